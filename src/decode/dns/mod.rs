@@ -1,0 +1,1 @@
+//! dns (filled in by its parser).

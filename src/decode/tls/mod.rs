@@ -1,0 +1,1 @@
+//! tls (filled in by its parser).

@@ -1,0 +1,1 @@
+//! Enrichment: tenants, zones, tenant policy.

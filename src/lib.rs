@@ -1,0 +1,10 @@
+//! vigil: streaming situational awareness for multi-tenant clouds.
+//!
+//! Packets, flow records and logs come in through `source`, become typed `event`s, are tagged
+//! with tenants and zones by `enrich`, matched by `rules`, and leave through the outputs.
+#![forbid(unsafe_code)]
+
+pub mod decode;
+pub mod enrich;
+pub mod event;
+pub mod rules;
