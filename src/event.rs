@@ -52,7 +52,8 @@ known_fields! {
     HTTP_URI = "http.uri", HTTP_HOST = "http.host", HTTP_METHOD = "http.method",
     HTTP_USER_AGENT = "http.user_agent", HTTP_VERSION = "http.version",
     SNI = "sni", JA3 = "ja3", JA3_STRING = "ja3_string", TLS_VERSION = "tls_version",
-    SSH_CLIENT = "ssh_client", SSH_SERVER = "ssh_server",
+    SSH_CLIENT = "ssh_client", SSH_SERVER = "ssh_server", SSH_BANNER = "ssh_banner",
+    SSH_SOFTWARE = "ssh_software",
     SRC_TENANT = "src_tenant", DST_TENANT = "dst_tenant", SRC_ZONE = "src_zone",
     DST_ZONE = "dst_zone", TENANT_POLICY = "tenant_policy", VNI_TENANT = "vni_tenant",
     VNI_MISMATCH = "vni_mismatch",
@@ -165,6 +166,8 @@ pub enum Value {
     Float(f64),
     Str(CompactString),
     Ip(IpAddr),
+    /// A point in event time; printed as RFC 3339.
+    Time(Timestamp),
     List(Vec<Value>),
     Map(Fields),
 }
@@ -234,6 +237,16 @@ impl From<CompactString> for Value {
 impl From<IpAddr> for Value {
     fn from(ip: IpAddr) -> Value {
         Value::Ip(ip)
+    }
+}
+impl From<Timestamp> for Value {
+    fn from(t: Timestamp) -> Value {
+        Value::Time(t)
+    }
+}
+impl From<f64> for Value {
+    fn from(x: f64) -> Value {
+        Value::Float(x)
     }
 }
 impl From<bool> for Value {
@@ -491,6 +504,7 @@ impl Serialize for Value {
             Value::Float(x) => s.serialize_f64(*x),
             Value::Str(t) => s.serialize_str(t),
             Value::Ip(ip) => s.collect_str(ip),
+            Value::Time(t) => s.collect_str(t),
             Value::List(items) => {
                 let mut seq = s.serialize_seq(Some(items.len()))?;
                 for it in items {

@@ -7,4 +7,10 @@
 pub mod decode;
 pub mod enrich;
 pub mod event;
+pub mod flow;
+pub mod metrics;
+pub mod output;
+pub mod pipeline;
+pub mod replay;
 pub mod rules;
+pub mod source;

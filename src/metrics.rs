@@ -1,0 +1,137 @@
+//! Every Prometheus metric vigil exports, in one place. Hot paths count locally and add
+//! to these once per batch, so worker threads do not contend on shared atomics per event.
+
+use std::sync::LazyLock;
+
+use prometheus::core::Collector;
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+
+fn reg<T: Collector + Clone + 'static>(m: T) -> T {
+    // Registering twice only happens in tests that build several pipelines; the first wins.
+    let _ = prometheus::default_registry().register(Box::new(m.clone()));
+    m
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    reg(IntCounter::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}")))
+}
+
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    reg(IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}")))
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    reg(IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}")))
+}
+
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    reg(IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}")))
+}
+
+/// Events produced, by source and event kind.
+pub static EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_events_total",
+        "Events produced, by source and kind.",
+        &["source", "kind"],
+    )
+});
+/// Packets read, by source.
+pub static PACKETS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_packets_total",
+        "Packets read, by source.",
+        &["source"],
+    )
+});
+/// Bytes read (frame lengths on the wire), by source.
+pub static BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_bytes_total",
+        "Bytes of packets read, by source.",
+        &["source"],
+    )
+});
+/// Malformed packets, by source and the layer that failed.
+pub static DECODE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_decode_errors_total",
+        "Packets that could not be decoded, by source and layer.",
+        &["source", "layer"],
+    )
+});
+/// Unparseable log lines or records, by source and format.
+pub static PARSE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_parse_errors_total",
+        "Records that could not be parsed, by source and format.",
+        &["source", "format"],
+    )
+});
+/// Events dropped, by source (or queue) and reason.
+pub static DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_events_dropped_total",
+        "Events dropped, by source and reason.",
+        &["source", "reason"],
+    )
+});
+/// Depth of each bounded queue, in batches.
+pub static QUEUE_DEPTH: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "vigil_queue_depth",
+        "Batches waiting in each bounded queue.",
+        &["queue"],
+    )
+});
+/// Flows tracked right now, over all workers.
+pub static FLOWS_ACTIVE: LazyLock<IntGauge> =
+    LazyLock::new(|| gauge("vigil_flows_active", "Flows currently tracked."));
+/// Flows created.
+pub static FLOWS: LazyLock<IntCounter> =
+    LazyLock::new(|| counter("vigil_flows_total", "Flows created."));
+/// Flows pushed out by the flow table's memory cap.
+pub static FLOWS_EVICTED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "vigil_flows_evicted_total",
+        "Flows evicted by the flow table's memory cap.",
+    )
+});
+/// IP fragments seen, and those whose first fragment was never seen.
+pub static FRAGMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_fragments_total",
+        "IP fragments, by whether they were attributed to a flow.",
+        &["attributed"],
+    )
+});
+/// Build information; the value is always 1.
+pub static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "vigil_build_info",
+        "vigil's version; always 1.",
+        &["version"],
+    )
+});
+
+/// Touches the metrics that have no labels to fill, so that a scrape shows them from the start.
+pub fn init() {
+    BUILD_INFO
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
+    LazyLock::force(&FLOWS_ACTIVE);
+    LazyLock::force(&FLOWS);
+    LazyLock::force(&FLOWS_EVICTED);
+}
+
+/// The text exposition of every registered metric.
+pub fn render() -> String {
+    let mut buf = String::new();
+    let families = prometheus::default_registry().gather();
+    if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&families, &mut buf) {
+        buf = format!("# error encoding metrics: {e}\n");
+    }
+    buf
+}

@@ -1,0 +1,2 @@
+//! Outputs: where events and alerts leave vigil.
+pub mod jsonl;

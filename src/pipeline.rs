@@ -1,0 +1,383 @@
+//! The wiring: sources -> decode -> (flow tracking, enrichment, detection) on worker threads
+//! -> outputs. Packets cross to the workers in batches over bounded channels, sharded by the
+//! address pair so that a flow (and every fragment of it) is owned by one worker and needs no
+//! lock. File and replay sources wait when a queue is full; network sources drop and count.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+
+use crate::decode::app;
+use crate::decode::Decoded;
+use crate::event::{Event, Timestamp};
+use crate::flow::{FlowConfig, FlowTable, Packet};
+use crate::metrics;
+
+const SEC: i64 = 1_000_000_000;
+
+/// How the pipeline runs.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    pub workers: usize,
+    /// Events or packets per batch.
+    pub batch: usize,
+    /// Batches each bounded queue holds.
+    pub queue: usize,
+    pub flow: FlowConfig,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> PipelineConfig {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        PipelineConfig {
+            workers: cores.saturating_sub(1).max(1),
+            batch: 1024,
+            queue: 64,
+            flow: FlowConfig::default(),
+        }
+    }
+}
+
+/// Adds context to an event on the worker thread (tenants, zones, policy); shared by all
+/// workers and called once per event.
+pub type Enricher = Arc<dyn Fn(&mut Event) + Send + Sync>;
+
+/// Where processed events go. Called on one thread, in batches.
+pub trait Sink: Send {
+    fn events(&mut self, events: &mut Vec<Event>) -> std::io::Result<()>;
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Msg {
+    Packets(Vec<Packet>),
+    Events(Vec<Event>),
+    Tick(Timestamp),
+    Finish,
+}
+
+/// A running pipeline.
+pub struct Pipeline {
+    cfg: PipelineConfig,
+    shards: Vec<Sender<Msg>>,
+    workers: Vec<JoinHandle<()>>,
+    sink: JoinHandle<std::io::Result<()>>,
+}
+
+impl Pipeline {
+    pub fn start(cfg: PipelineConfig, enricher: Enricher, mut sink: Box<dyn Sink>) -> Pipeline {
+        metrics::init();
+        let (out_tx, out_rx) = bounded::<Vec<Event>>(cfg.queue);
+        let mut shards = Vec::new();
+        let mut workers = Vec::new();
+        for n in 0..cfg.workers.max(1) {
+            let (tx, rx) = bounded::<Msg>(cfg.queue);
+            shards.push(tx);
+            let worker = Worker {
+                name: format!("worker-{n}"),
+                flows: FlowTable::new(FlowConfig {
+                    max_flows: (cfg.flow.max_flows / cfg.workers.max(1)).max(1),
+                    ..cfg.flow.clone()
+                }),
+                enricher: enricher.clone(),
+                out: out_tx.clone(),
+                active: 0,
+            };
+            workers.push(
+                std::thread::Builder::new()
+                    .name(worker.name.clone())
+                    .spawn(move || worker.run(rx))
+                    .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}")),
+            );
+        }
+        drop(out_tx);
+        let sink = std::thread::Builder::new()
+            .name("output".into())
+            .spawn(move || {
+                let mut result = Ok(());
+                for mut batch in out_rx.iter() {
+                    metrics::QUEUE_DEPTH
+                        .with_label_values(&["output"])
+                        .set(out_rx.len() as i64);
+                    if result.is_ok() {
+                        result = sink.events(&mut batch);
+                    }
+                }
+                result.and_then(|_| sink.finish())
+            })
+            .unwrap_or_else(|e| panic!("cannot start the output thread: {e}"));
+        Pipeline {
+            cfg,
+            shards,
+            workers,
+            sink,
+        }
+    }
+
+    /// A handle through which one source feeds packets. `wait` says whether the source waits
+    /// for room (files, replay) or drops and counts (live network input).
+    pub fn packet_input(&self, source: &'static str, wait: bool) -> PacketInput {
+        PacketInput {
+            source,
+            wait,
+            batch: self.cfg.batch,
+            shards: self.shards.clone(),
+            pending: (0..self.shards.len())
+                .map(|_| Vec::with_capacity(self.cfg.batch))
+                .collect(),
+            last_tick: i64::MIN,
+            max_ts: Timestamp(i64::MIN),
+            packets: 0,
+            bytes: 0,
+            decode_errors: Vec::new(),
+        }
+    }
+
+    /// Stops the pipeline after everything sent so far is processed; flows still open are
+    /// emitted. Returns the output's result.
+    pub fn finish(self) -> std::io::Result<()> {
+        for s in &self.shards {
+            let _ = s.send(Msg::Finish);
+        }
+        drop(self.shards);
+        for w in self.workers {
+            let _ = w.join();
+        }
+        self.sink
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the output thread panicked")))
+    }
+}
+
+/// Batches one source's packets per shard.
+pub struct PacketInput {
+    source: &'static str,
+    wait: bool,
+    batch: usize,
+    shards: Vec<Sender<Msg>>,
+    pending: Vec<Vec<Packet>>,
+    last_tick: i64,
+    max_ts: Timestamp,
+    packets: u64,
+    bytes: u64,
+    decode_errors: Vec<(&'static str, u64)>,
+}
+
+/// Shard of a packet: a mix of its two addresses (in either order) and VNI, so both
+/// directions and every fragment of a flow meet on one worker. Fixed, not seeded, so that a
+/// replay assigns flows to workers the same way every time.
+fn shard_hash(p: &Packet) -> u64 {
+    fn fold(ip: std::net::IpAddr) -> u64 {
+        match ip {
+            std::net::IpAddr::V4(a) => u32::from(a) as u64,
+            std::net::IpAddr::V6(a) => {
+                let v = u128::from(a);
+                (v as u64) ^ ((v >> 64) as u64)
+            }
+        }
+    }
+    let (a, b) = (fold(p.tuple.src), fold(p.tuple.dst));
+    let x = a.min(b).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ a.max(b) ^ p.vni.unwrap_or(0) as u64;
+    (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9) >> 32
+}
+
+impl PacketInput {
+    /// Turns a decoded frame into the records the flow layer needs: the packet, and for a
+    /// tunnelled packet also the outer packet of the tunnel's own flow.
+    pub fn push_decoded(&mut self, ts: Timestamp, d: &Decoded<'_>) {
+        let app = if d.payload.is_empty() {
+            None
+        } else {
+            app::inspect(d.tuple.proto, d.tuple.sport, d.tuple.dport, d.payload).map(Box::new)
+        };
+        if let Some(t) = d.tunnel {
+            self.push(Packet {
+                ts,
+                tuple: t.outer,
+                len: t.outer_len,
+                vlan: None,
+                vni: None,
+                tunnel: None,
+                carrier: Some(t.kind),
+                tcp_flags: 0,
+                icmp: None,
+                fragment: crate::decode::Fragment::Whole,
+                app: None,
+            });
+        }
+        self.push(Packet {
+            ts,
+            tuple: d.tuple,
+            len: d.len,
+            vlan: d.vlan,
+            vni: d.vni,
+            tunnel: d.tunnel.map(|t| (t.kind, t.outer)),
+            carrier: d.carrier,
+            tcp_flags: d.tcp_flags,
+            icmp: d.icmp,
+            fragment: d.fragment,
+            app,
+        });
+    }
+
+    /// Counts a frame read (decoded or not) for the per-source metrics.
+    pub fn count_frame(&mut self, wire_len: u32) {
+        self.packets += 1;
+        self.bytes += wire_len as u64;
+    }
+
+    pub fn count_decode_error(&mut self, layer: &'static str) {
+        match self.decode_errors.iter_mut().find(|(l, _)| *l == layer) {
+            Some((_, n)) => *n += 1,
+            None => self.decode_errors.push((layer, 1)),
+        }
+    }
+
+    pub fn push(&mut self, p: Packet) {
+        if p.ts > self.max_ts {
+            self.max_ts = p.ts;
+        }
+        let shard = (shard_hash(&p) % self.shards.len() as u64) as usize;
+        self.pending[shard].push(p);
+        if self.pending[shard].len() >= self.batch {
+            self.send_shard(shard);
+        }
+        // Once per second of packet time every worker hears the time, so flows on a quiet
+        // worker still expire.
+        if self.max_ts.0 >= self.last_tick.saturating_add(SEC) {
+            self.last_tick = self.max_ts.0;
+            self.tick();
+        }
+    }
+
+    fn tick(&mut self) {
+        for shard in 0..self.shards.len() {
+            if !self.pending[shard].is_empty() {
+                self.send_shard(shard);
+            }
+            self.send(shard, Msg::Tick(self.max_ts));
+        }
+    }
+
+    fn send_shard(&mut self, shard: usize) {
+        let batch = std::mem::replace(&mut self.pending[shard], Vec::with_capacity(self.batch));
+        self.send(shard, Msg::Packets(batch));
+    }
+
+    fn send(&mut self, shard: usize, msg: Msg) {
+        let tx = &self.shards[shard];
+        if self.wait {
+            let _ = tx.send(msg);
+        } else if let Err(TrySendError::Full(Msg::Packets(b))) = tx.try_send(msg) {
+            metrics::DROPPED
+                .with_label_values(&[self.source, "queue_full"])
+                .inc_by(b.len() as u64);
+        }
+    }
+
+    /// Sends everything pending and publishes the counters.
+    pub fn flush(&mut self) {
+        for shard in 0..self.shards.len() {
+            if !self.pending[shard].is_empty() {
+                self.send_shard(shard);
+            }
+        }
+        metrics::PACKETS
+            .with_label_values(&[self.source])
+            .inc_by(std::mem::take(&mut self.packets));
+        metrics::BYTES
+            .with_label_values(&[self.source])
+            .inc_by(std::mem::take(&mut self.bytes));
+        for (layer, n) in self.decode_errors.drain(..) {
+            metrics::DECODE_ERRORS
+                .with_label_values(&[self.source, layer])
+                .inc_by(n);
+        }
+    }
+
+    /// Sends already-built events (from log sources) to a worker, in order.
+    pub fn push_events(&mut self, events: Vec<Event>) {
+        if !events.is_empty() {
+            self.send(0, Msg::Events(events));
+        }
+    }
+}
+
+impl Drop for PacketInput {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+struct Worker {
+    name: String,
+    flows: FlowTable,
+    enricher: Enricher,
+    out: Sender<Vec<Event>>,
+    active: i64,
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Msg>) {
+        let depth = metrics::QUEUE_DEPTH.with_label_values(&[&self.name]);
+        let mut out: Vec<Event> = Vec::new();
+        for msg in rx.iter() {
+            depth.set(rx.len() as i64);
+            let finish = matches!(msg, Msg::Finish);
+            match msg {
+                Msg::Packets(batch) => {
+                    for p in &batch {
+                        self.flows.update(p, &mut out);
+                    }
+                }
+                Msg::Events(evs) => out.extend(evs),
+                Msg::Tick(ts) => self.flows.advance(ts, &mut out),
+                Msg::Finish => self.flows.drain(&mut out),
+            }
+            self.publish();
+            if !out.is_empty() {
+                for ev in out.iter_mut() {
+                    (self.enricher)(ev);
+                }
+                let batch = std::mem::take(&mut out);
+                if self.out.send(batch).is_err() {
+                    return;
+                }
+            }
+            if finish {
+                break;
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        let s = std::mem::take(&mut self.flows.stats);
+        if s.created > 0 {
+            metrics::FLOWS.inc_by(s.created);
+        }
+        if s.evicted > 0 {
+            metrics::FLOWS_EVICTED.inc_by(s.evicted);
+        }
+        if s.fragments > 0 {
+            metrics::FRAGMENTS
+                .with_label_values(&["true"])
+                .inc_by(s.fragments - s.fragments_unattributed);
+            metrics::FRAGMENTS
+                .with_label_values(&["false"])
+                .inc_by(s.fragments_unattributed);
+        }
+        let active = self.flows.active() as i64;
+        metrics::FLOWS_ACTIVE.add(active - self.active);
+        self.active = active;
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        metrics::FLOWS_ACTIVE.sub(self.active);
+    }
+}

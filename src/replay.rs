@@ -1,0 +1,313 @@
+//! `vigil replay`: reads capture files in order through the pipeline, at full speed or paced
+//! by packet time, and reports what it saw. Windows and timeouts run on packet time, so the
+//! output does not depend on the pace.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::decode::{self, DecodeError};
+use crate::event::Timestamp;
+use crate::pipeline::{Enricher, PacketInput, Pipeline, PipelineConfig, Sink};
+use crate::source::pcap::{is_capture, CaptureError, CaptureReader};
+
+/// How fast to replay.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Speed {
+    /// As fast as the machine goes.
+    Max,
+    /// Packet time scaled: `1x` is real time, `10x` ten times faster.
+    Factor(f64),
+}
+
+impl FromStr for Speed {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Speed, String> {
+        if s == "max" {
+            return Ok(Speed::Max);
+        }
+        let n = s.strip_suffix(['x', 'X']).unwrap_or(s);
+        match n.parse::<f64>() {
+            Ok(k) if k > 0.0 && k.is_finite() => Ok(Speed::Factor(k)),
+            _ => Err(format!(
+                "speed `{s}` is not `max` or a positive factor like `1x`, `10x`, `0.5x`"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("{file}: {reason}")]
+    Unrecognized { file: PathBuf, reason: String },
+    #[error("output: {0}")]
+    Output(std::io::Error),
+}
+
+/// What a replay saw.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub files: usize,
+    pub packets: u64,
+    pub bytes: u64,
+    pub non_ip: u64,
+    pub decode_errors: u64,
+    pub elapsed: Duration,
+}
+
+pub struct Replay {
+    pub files: Vec<PathBuf>,
+    pub speed: Speed,
+    pub progress: bool,
+    pub pipeline: PipelineConfig,
+}
+
+/// Decode errors reported one by one before the rest are only counted.
+const ERRORS_SHOWN: u64 = 10;
+
+impl Replay {
+    pub fn new(files: Vec<PathBuf>) -> Replay {
+        Replay {
+            files,
+            speed: Speed::Max,
+            progress: std::io::stderr().is_terminal(),
+            pipeline: PipelineConfig::default(),
+        }
+    }
+
+    /// Checks that every file exists and is of a kind vigil reads, before anything runs.
+    pub fn check_inputs(&self) -> Result<(), ReplayError> {
+        for f in &self.files {
+            let mut head = [0u8; 4];
+            let n = std::fs::File::open(f)
+                .and_then(|mut h| h.read(&mut head))
+                .map_err(|e| ReplayError::Unrecognized {
+                    file: f.clone(),
+                    reason: e.to_string(),
+                })?;
+            if !is_capture(&head[..n]) {
+                return Err(ReplayError::Unrecognized {
+                    file: f.clone(),
+                    reason: "not a pcap or pcapng capture (unrecognized content)".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn run(&self, enricher: Enricher, sink: Box<dyn Sink>) -> Result<Summary, ReplayError> {
+        self.check_inputs()?;
+        let started = Instant::now();
+        let pipeline = Pipeline::start(self.pipeline.clone(), enricher, sink);
+        let mut input = pipeline.packet_input("pcap", true);
+        let progress = Progress::start(self.progress);
+        let mut summary = Summary {
+            files: self.files.len(),
+            ..Summary::default()
+        };
+        let mut pace = Pace::new(self.speed);
+        let mut result = Ok(());
+        for f in &self.files {
+            progress.file(f);
+            if let Err(e) = self.one_file(f, &mut input, &mut summary, &mut pace, &progress) {
+                result = Err(e);
+                break;
+            }
+        }
+        input.flush();
+        drop(input);
+        progress.stop();
+        let out = pipeline.finish();
+        summary.elapsed = started.elapsed();
+        result?;
+        out.map_err(ReplayError::Output)?;
+        Ok(summary)
+    }
+
+    fn one_file(
+        &self,
+        path: &Path,
+        input: &mut PacketInput,
+        summary: &mut Summary,
+        pace: &mut Pace,
+        progress: &Progress,
+    ) -> Result<(), ReplayError> {
+        let mut reader = CaptureReader::open(path)?;
+        let mut unsupported_link = None;
+        let mut n = 0u64;
+        reader.for_each(|frame| {
+            n += 1;
+            summary.packets += 1;
+            summary.bytes += frame.wire_len as u64;
+            input.count_frame(frame.wire_len);
+            pace.wait(frame.ts, input);
+            let Some(link) = frame.link else {
+                summary.decode_errors += 1;
+                input.count_decode_error("link");
+                if unsupported_link.is_none() {
+                    unsupported_link = Some(frame.link_raw);
+                    eprintln!(
+                        "vigil: {}: packet {} (offset {}): link type {} is not decoded; its packets are counted as decode errors",
+                        path.display(),
+                        frame.number,
+                        frame.offset,
+                        frame.link_raw
+                    );
+                }
+                return true;
+            };
+            match decode::decode(link, frame.data, frame.wire_len) {
+                Ok(Some(d)) => input.push_decoded(frame.ts, &d),
+                Ok(None) => summary.non_ip += 1,
+                Err(e) => {
+                    summary.decode_errors += 1;
+                    input.count_decode_error(e.layer);
+                    report_decode_error(path, frame.number, frame.offset, &e, summary.decode_errors);
+                }
+            }
+            if n % 4096 == 0 {
+                progress.update(frame.offset, summary.packets);
+            }
+            true
+        })?;
+        input.flush();
+        Ok(())
+    }
+}
+
+fn report_decode_error(path: &Path, packet: u64, offset: u64, e: &DecodeError, seen: u64) {
+    if seen <= ERRORS_SHOWN {
+        eprintln!(
+            "vigil: {}: packet {packet} (offset {offset}): malformed packet: {e}",
+            path.display()
+        );
+    }
+    if seen == ERRORS_SHOWN {
+        eprintln!(
+            "vigil: further malformed packets are counted (vigil_decode_errors_total), not shown"
+        );
+    }
+}
+
+/// Paces packets by their timestamps at a speed factor.
+struct Pace {
+    speed: Speed,
+    origin: Option<(Timestamp, Instant)>,
+}
+
+impl Pace {
+    fn new(speed: Speed) -> Pace {
+        Pace {
+            speed,
+            origin: None,
+        }
+    }
+
+    fn wait(&mut self, ts: Timestamp, input: &mut PacketInput) {
+        let Speed::Factor(k) = self.speed else { return };
+        let (t0, w0) = *self.origin.get_or_insert((ts, Instant::now()));
+        let due = Duration::from_secs_f64(((ts.0 - t0.0).max(0) as f64 / 1e9) / k);
+        let elapsed = w0.elapsed();
+        if due > elapsed {
+            // Let the workers see what came before the pause.
+            input.flush();
+            std::thread::sleep(due - elapsed);
+        }
+    }
+}
+
+/// Progress on stderr, for a person watching a long replay on a terminal.
+struct Progress {
+    shared: Option<Arc<ProgressState>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    running: AtomicBool,
+    offset: AtomicU64,
+    size: AtomicU64,
+    packets: AtomicU64,
+    name: std::sync::Mutex<String>,
+}
+
+impl Progress {
+    fn start(enabled: bool) -> Progress {
+        if !enabled {
+            return Progress {
+                shared: None,
+                thread: None,
+            };
+        }
+        let st = Arc::new(ProgressState::default());
+        st.running.store(true, Ordering::Relaxed);
+        let s = st.clone();
+        let thread = std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let mut shown = false;
+            while s.running.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(500));
+                if t0.elapsed() < Duration::from_secs(1) {
+                    continue; // short replays print nothing
+                }
+                let (off, size, pk) = (
+                    s.offset.load(Ordering::Relaxed),
+                    s.size.load(Ordering::Relaxed),
+                    s.packets.load(Ordering::Relaxed),
+                );
+                let pct = if size > 0 {
+                    off as f64 * 100.0 / size as f64
+                } else {
+                    0.0
+                };
+                let rate = pk as f64 / t0.elapsed().as_secs_f64();
+                let name = s.name.lock().map(|n| n.clone()).unwrap_or_default();
+                eprint!(
+                    "\r\x1b[Kvigil replay: {name} {pct:5.1}%  {pk} packets  {rate:.0} packets/s"
+                );
+                shown = true;
+            }
+            if shown {
+                eprint!("\r\x1b[K");
+            }
+        });
+        Progress {
+            shared: Some(st),
+            thread: Some(thread),
+        }
+    }
+
+    fn file(&self, path: &Path) {
+        if let Some(s) = &self.shared {
+            if let Ok(mut n) = s.name.lock() {
+                *n = path.display().to_string();
+            }
+            s.size.store(
+                std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+                Ordering::Relaxed,
+            );
+            s.offset.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn update(&self, offset: u64, packets: u64) {
+        if let Some(s) = &self.shared {
+            s.offset.store(offset, Ordering::Relaxed);
+            s.packets.store(packets, Ordering::Relaxed);
+        }
+    }
+
+    fn stop(mut self) {
+        if let Some(s) = &self.shared {
+            s.running.store(false, Ordering::Relaxed);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
