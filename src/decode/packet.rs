@@ -229,13 +229,15 @@ impl<'a> Decoder<'a> {
                 }
             }
             LinkType::LinuxSll => {
-                let p = SLLPacket::new(buf).ok_or_else(|| {
+                // pnet's SLL view accepts buffers shorter than its header (its minimum size
+                // ignores the 8-byte address field), so the length is checked here.
+                let p = SLLPacket::new(buf).filter(|_| buf.len() >= 16).ok_or_else(|| {
                     err("sll", off, "frame shorter than the 16-byte cooked header")
                 })?;
                 self.ethertype(p.get_protocol().0, off + 16, off)
             }
             LinkType::LinuxSll2 => {
-                let p = SLL2Packet::new(buf).ok_or_else(|| {
+                let p = SLL2Packet::new(buf).filter(|_| buf.len() >= 20).ok_or_else(|| {
                     err("sll2", off, "frame shorter than the 20-byte cooked header")
                 })?;
                 self.ethertype(p.get_protocol_type().0, off + 20, off)
@@ -746,5 +748,127 @@ pub fn unspecified_like(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ipv4_udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let total = 20 + 8 + payload.len();
+        let mut ip = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, 17, 0, 0];
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&dst);
+        ip.extend_from_slice(&sport.to_be_bytes());
+        ip.extend_from_slice(&dport.to_be_bytes());
+        ip.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 0]);
+        ip.extend_from_slice(payload);
+        ip
+    }
+
+    fn eth(ethertype: u16, body: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(body);
+        f
+    }
+
+    fn dec(frame: &[u8]) -> Decoded<'_> {
+        decode(LinkType::Ethernet, frame, frame.len() as u32).expect("decodes").expect("has IP")
+    }
+
+    #[test]
+    fn qinq_keeps_the_outer_tag() {
+        let ip = ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 1000, 53, b"x");
+        let mut body = vec![0x00, 0x64, 0x81, 0x00, 0x00, 0xc8, 0x08, 0x00]; // S-tag 100, C-tag 200
+        body.extend_from_slice(&ip);
+        let f = eth(ETH_QINQ, &body);
+        let d = dec(&f);
+        assert_eq!(d.vlan, Some(100));
+        assert_eq!(d.tuple.dport, 53);
+        assert_eq!(d.payload, b"x");
+    }
+
+    #[test]
+    fn ipv6_extension_headers_and_fragments() {
+        // Hop-by-hop (8 bytes) then a first fragment header then UDP.
+        let udp = [0x04, 0xd2, 0x00, 0x35, 0, 10, 0, 0, b'h', b'i'];
+        let mut ext = vec![44, 0, 1, 4, 0, 0, 0, 0]; // hop-by-hop: next = fragment
+        ext.extend_from_slice(&[17, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef]); // offset 0, M=1, id
+        ext.extend_from_slice(&udp);
+        let mut ip = vec![0x60, 0, 0, 0, 0, ext.len() as u8, 0, 64];
+        ip.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        ip.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        ip.extend_from_slice(&ext);
+        let f = eth(ETH_IPV6, &ip);
+        let d = dec(&f);
+        assert_eq!(d.tuple.proto, PROTO_UDP);
+        assert_eq!((d.tuple.sport, d.tuple.dport), (1234, 53));
+        assert_eq!(d.fragment, Fragment::First { id: 0xdeadbeef });
+        assert_eq!(d.payload, b"hi");
+    }
+
+    #[test]
+    fn ipv4_later_fragment_has_no_ports() {
+        let mut ip = ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 1, 2, b"abcdefgh");
+        ip[6] = 0x00;
+        ip[7] = 0x02; // offset 16 bytes, MF clear
+        let f = eth(ETH_IPV4, &ip);
+        let d = dec(&f);
+        assert_eq!(d.fragment, Fragment::Later { id: 1 });
+        assert_eq!((d.tuple.sport, d.tuple.dport), (0, 0));
+    }
+
+    #[test]
+    fn gre_transparent_ethernet_bridging_with_key() {
+        let inner = eth(ETH_IPV4, &ipv4_udp([172, 16, 0, 1], [172, 16, 0, 2], 5, 6, b""));
+        let mut gre = vec![0x20, 0x00, 0x65, 0x58, 0x00, 0x03, 0xe9, 0x00]; // K bit, TEB, VSID 1001
+        gre.extend_from_slice(&inner);
+        let total = 20 + gre.len();
+        let mut ip = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, 47, 0, 0, 192, 168, 0, 1, 192, 168, 0, 2];
+        ip.extend_from_slice(&gre);
+        let f = eth(ETH_IPV4, &ip);
+        let d = dec(&f);
+        assert_eq!(d.tuple.src, IpAddr::V4(Ipv4Addr::new(172, 16, 0, 1)));
+        assert_eq!(d.vni, Some(1001));
+        let t = d.tunnel.expect("tunnel");
+        assert_eq!(t.kind, TunnelKind::Gre);
+        assert_eq!(t.outer.proto, PROTO_GRE);
+        assert_eq!(d.len as usize, inner.len());
+    }
+
+    #[test]
+    fn vxlan_inner_frame_and_outer_tuple() {
+        let inner = eth(ETH_IPV4, &ipv4_udp([10, 1, 0, 5], [10, 2, 0, 9], 40000, 443, b""));
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0x03, 0xea, 0]; // VNI 1002
+        vx.extend_from_slice(&inner);
+        let f = eth(ETH_IPV4, &ipv4_udp([192, 168, 100, 1], [192, 168, 100, 2], 51000, PORT_VXLAN, &vx));
+        let d = dec(&f);
+        assert_eq!(d.vni, Some(1002));
+        assert_eq!(d.tuple.dport, 443);
+        let t = d.tunnel.expect("tunnel");
+        assert_eq!(t.outer.dport, PORT_VXLAN);
+        assert_eq!(t.outer_len as usize, f.len());
+    }
+
+    /// Every prefix of every test frame decodes to a value or an error, never a panic.
+    #[test]
+    fn truncation_at_every_offset_never_panics() {
+        let inner = eth(ETH_IPV4, &ipv4_udp([10, 1, 0, 5], [10, 2, 0, 9], 40000, 443, b"data"));
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0x03, 0xea, 0];
+        vx.extend_from_slice(&inner);
+        let frames = [
+            eth(ETH_IPV4, &ipv4_udp([192, 168, 100, 1], [192, 168, 100, 2], 51000, PORT_VXLAN, &vx)),
+            eth(ETH_IPV4, &ipv4_udp([192, 168, 100, 1], [192, 168, 100, 2], 51000, PORT_GENEVE, &[0, 0, 0x65, 0x58, 0, 0, 1, 0])),
+        ];
+        for f in &frames {
+            for n in 0..=f.len() {
+                for link in [LinkType::Ethernet, LinkType::Raw, LinkType::LinuxSll, LinkType::LinuxSll2, LinkType::Null] {
+                    let _ = decode(link, &f[..n], n as u32);
+                }
+            }
+        }
     }
 }
