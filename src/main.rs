@@ -44,6 +44,9 @@ struct ReplayArgs {
     /// Worker threads for flow tracking and detection (default: cores - 1).
     #[arg(long)]
     workers: Option<usize>,
+    /// Most flows tracked at once; past it the least recently seen are evicted and counted.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_flows: usize,
     /// Seed for the Community ID flow hash.
     #[arg(long, default_value_t = 0)]
     community_id_seed: u16,
@@ -69,6 +72,7 @@ fn replay(a: ReplayArgs) -> ExitCode {
         r.pipeline.workers = w.max(1);
     }
     r.pipeline.flow.community_id_seed = a.community_id_seed;
+    r.pipeline.flow.max_flows = a.max_flows.max(1);
     let enricher: vigil::pipeline::Enricher = match &a.tenants {
         None => Arc::new(|_| {}),
         Some(path) => {

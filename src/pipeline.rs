@@ -11,7 +11,7 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use crate::decode::app;
 use crate::decode::Decoded;
 use crate::event::{Event, Timestamp};
-use crate::flow::{FlowConfig, FlowTable, Packet};
+use crate::flow::{Emit, FlowConfig, FlowTable, Packet};
 use crate::metrics;
 
 const SEC: i64 = 1_000_000_000;
@@ -74,6 +74,7 @@ impl Pipeline {
         let (out_tx, out_rx) = bounded::<Vec<Event>>(cfg.queue);
         let mut shards = Vec::new();
         let mut workers = Vec::new();
+        let batch = cfg.batch;
         for n in 0..cfg.workers.max(1) {
             let (tx, rx) = bounded::<Msg>(cfg.queue);
             shards.push(tx);
@@ -90,7 +91,7 @@ impl Pipeline {
             workers.push(
                 std::thread::Builder::new()
                     .name(worker.name.clone())
-                    .spawn(move || worker.run(rx))
+                    .spawn(move || worker.run(rx, batch))
                     .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}")),
             );
         }
@@ -321,10 +322,46 @@ struct Worker {
     active: i64,
 }
 
+/// Collects a worker's output and sends it on in batches of `batch` events, enriching each
+/// batch first.
+struct Outbox<'a> {
+    pending: Vec<Event>,
+    batch: usize,
+    enricher: &'a Enricher,
+    tx: &'a Sender<Vec<Event>>,
+    closed: bool,
+}
+
+impl Outbox<'_> {
+    fn send(&mut self) {
+        if self.pending.is_empty() || self.closed {
+            self.pending.clear();
+            return;
+        }
+        for ev in self.pending.iter_mut() {
+            (self.enricher)(ev);
+        }
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(self.batch));
+        // The output thread only goes away when the sink failed; then there is nobody to wait for.
+        self.closed = self.tx.send(batch).is_err();
+    }
+}
+
+impl Emit for Outbox<'_> {
+    fn emit(&mut self, ev: Event) {
+        self.pending.push(ev);
+        if self.pending.len() >= self.batch {
+            self.send();
+        }
+    }
+}
+
 impl Worker {
-    fn run(mut self, rx: Receiver<Msg>) {
+    fn run(mut self, rx: Receiver<Msg>, batch: usize) {
         let depth = metrics::QUEUE_DEPTH.with_label_values(&[&self.name]);
-        let mut out: Vec<Event> = Vec::new();
+        let out_tx = self.out.clone();
+        let enricher = self.enricher.clone();
+        let mut out = Outbox { pending: Vec::with_capacity(batch), batch, enricher: &enricher, tx: &out_tx, closed: false };
         for msg in rx.iter() {
             depth.set(rx.len() as i64);
             let finish = matches!(msg, Msg::Finish);
@@ -334,21 +371,17 @@ impl Worker {
                         self.flows.update(p, &mut out);
                     }
                 }
-                Msg::Events(evs) => out.extend(evs),
+                Msg::Events(evs) => {
+                    for ev in evs {
+                        out.emit(ev);
+                    }
+                }
                 Msg::Tick(ts) => self.flows.advance(ts, &mut out),
                 Msg::Finish => self.flows.drain(&mut out),
             }
             self.publish();
-            if !out.is_empty() {
-                for ev in out.iter_mut() {
-                    (self.enricher)(ev);
-                }
-                let batch = std::mem::take(&mut out);
-                if self.out.send(batch).is_err() {
-                    return;
-                }
-            }
-            if finish {
+            out.send();
+            if finish || out.closed {
                 break;
             }
         }
@@ -363,12 +396,8 @@ impl Worker {
             metrics::FLOWS_EVICTED.inc_by(s.evicted);
         }
         if s.fragments > 0 {
-            metrics::FRAGMENTS
-                .with_label_values(&["true"])
-                .inc_by(s.fragments - s.fragments_unattributed);
-            metrics::FRAGMENTS
-                .with_label_values(&["false"])
-                .inc_by(s.fragments_unattributed);
+            metrics::FRAGMENTS.with_label_values(&["true"]).inc_by(s.fragments - s.fragments_unattributed);
+            metrics::FRAGMENTS.with_label_values(&["false"]).inc_by(s.fragments_unattributed);
         }
         let active = self.flows.active() as i64;
         metrics::FLOWS_ACTIVE.add(active - self.active);

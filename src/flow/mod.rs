@@ -318,6 +318,18 @@ fn flag_letters(flags: u8) -> Value {
     Value::Str(s)
 }
 
+/// Where the flow table puts the events it produces. The pipeline's worker forwards them in
+/// batches as they come, so that expiring a million flows at once never holds a million events.
+pub trait Emit {
+    fn emit(&mut self, ev: Event);
+}
+
+impl Emit for Vec<Event> {
+    fn emit(&mut self, ev: Event) {
+        self.push(ev)
+    }
+}
+
 /// Counters the table keeps; the owner publishes them to metrics per batch.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FlowStats {
@@ -374,7 +386,7 @@ impl FlowTable {
 
     /// Accounts one packet; flows it pushes out (memory cap) and the application events it
     /// carries go to `out`.
-    pub fn update(&mut self, p: &Packet, out: &mut Vec<Event>) {
+    pub fn update(&mut self, p: &Packet, out: &mut dyn Emit) {
         self.advance(p.ts, out);
         let (sport, dport) = self.ports_of(p);
         let (key, src_lo) = FlowKey::new(&p.tuple, sport, dport, p.vni);
@@ -459,7 +471,7 @@ impl FlowTable {
         hash: u64,
         src_lo: bool,
         p: &Packet,
-        out: &mut Vec<Event>,
+        out: &mut dyn Emit,
     ) -> usize {
         if self.index.len() >= self.cfg.max_flows {
             self.make_room(out);
@@ -516,7 +528,7 @@ impl FlowTable {
 
     /// At the memory cap: expire what is due now, and if that frees nothing, evict the
     /// least recently seen flow of a small sample.
-    fn make_room(&mut self, out: &mut Vec<Event>) {
+    fn make_room(&mut self, out: &mut dyn Emit) {
         if self.last_sweep != self.now {
             self.sweep(self.now, out);
         }
@@ -543,7 +555,7 @@ impl FlowTable {
     }
 
     /// Moves packet time forward; runs the timeout sweep once per second of packet time.
-    pub fn advance(&mut self, ts: Timestamp, out: &mut Vec<Event>) {
+    pub fn advance(&mut self, ts: Timestamp, out: &mut dyn Emit) {
         if ts.0 <= self.now {
             return;
         }
@@ -555,7 +567,7 @@ impl FlowTable {
         }
     }
 
-    fn sweep(&mut self, now: i64, out: &mut Vec<Event>) {
+    fn sweep(&mut self, now: i64, out: &mut dyn Emit) {
         self.last_sweep = now;
         for i in 0..self.slab.len() {
             let Some(fl) = &self.slab[i] else { continue };
@@ -580,7 +592,7 @@ impl FlowTable {
     }
 
     /// Emits every flow (end of input).
-    pub fn drain(&mut self, out: &mut Vec<Event>) {
+    pub fn drain(&mut self, out: &mut dyn Emit) {
         for i in 0..self.slab.len() {
             if self.slab[i].is_some() {
                 self.remove(i, Reason::Eof, out);
@@ -591,7 +603,7 @@ impl FlowTable {
         self.frags.clear();
     }
 
-    fn remove(&mut self, slot: usize, reason: Reason, out: &mut Vec<Event>) {
+    fn remove(&mut self, slot: usize, reason: Reason, out: &mut dyn Emit) {
         self.emit(slot, reason, out);
         let Some(fl) = self.slab[slot].take() else {
             return;
@@ -603,13 +615,13 @@ impl FlowTable {
         self.free.push(slot as u32);
     }
 
-    fn emit(&mut self, slot: usize, reason: Reason, out: &mut Vec<Event>) {
+    fn emit(&mut self, slot: usize, reason: Reason, out: &mut dyn Emit) {
         let Some(fl) = &self.slab[slot] else { return };
         if fl.pkts == [0, 0] {
             return; // reset by an active timeout and quiet since
         }
         self.stats.emitted += 1;
-        out.push(self.flow_event(fl, reason));
+        out.emit(self.flow_event(fl, reason));
     }
 
     fn endpoints(&self, fl: &Flow) -> (IpAddr, u16, IpAddr, u16) {
@@ -712,7 +724,7 @@ impl FlowTable {
         dir: usize,
         app: &AppData,
         p: &Packet,
-        out: &mut Vec<Event>,
+        out: &mut dyn Emit,
     ) {
         let Some(fl) = self.slab[slot].as_mut() else {
             return;
@@ -756,6 +768,6 @@ impl FlowTable {
         }
         app.fill(&mut ev.fields);
         ev.fields.push(f::APP_PROTO, name);
-        out.push(ev);
+        out.emit(ev);
     }
 }
