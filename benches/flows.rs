@@ -29,8 +29,10 @@ impl<W: Write> PcapWriter<W> {
         Ok(PcapWriter { out })
     }
     fn packet(&mut self, ts_us: u64, frame: &[u8]) -> std::io::Result<()> {
-        self.out.write_all(&((ts_us / 1_000_000) as u32).to_le_bytes())?;
-        self.out.write_all(&((ts_us % 1_000_000) as u32).to_le_bytes())?;
+        self.out
+            .write_all(&((ts_us / 1_000_000) as u32).to_le_bytes())?;
+        self.out
+            .write_all(&((ts_us % 1_000_000) as u32).to_le_bytes())?;
         self.out.write_all(&(frame.len() as u32).to_le_bytes())?;
         self.out.write_all(&(frame.len() as u32).to_le_bytes())?;
         self.out.write_all(frame)
@@ -39,18 +41,41 @@ impl<W: Write> PcapWriter<W> {
 
 /// Appends Ethernet + IPv4 + (TCP or UDP) to `f`.
 #[allow(clippy::too_many_arguments)]
-fn frame(f: &mut Vec<u8>, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, tcp_flags: Option<u8>, payload: usize) {
+fn frame(
+    f: &mut Vec<u8>,
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    tcp_flags: Option<u8>,
+    payload: usize,
+) {
     f.extend_from_slice(&[2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00]);
     let l4 = if tcp_flags.is_some() { 20 } else { 8 };
     let total = (20 + l4 + payload) as u16;
     let proto = if tcp_flags.is_some() { 6 } else { 17 };
-    f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, proto, 0, 0]);
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        proto,
+        0,
+        0,
+    ]);
     f.extend_from_slice(&src);
     f.extend_from_slice(&dst);
     f.extend_from_slice(&sport.to_be_bytes());
     f.extend_from_slice(&dport.to_be_bytes());
     match tcp_flags {
-        Some(fl) => f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0x50, fl, 0xff, 0xff, 0, 0, 0, 0]),
+        Some(fl) => {
+            f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0x50, fl, 0xff, 0xff, 0, 0, 0, 0])
+        }
         None => f.extend_from_slice(&[((8 + payload) >> 8) as u8, (8 + payload) as u8, 0, 0]),
     }
     f.resize(f.len() + payload, 0x5a);
@@ -63,8 +88,11 @@ fn flow_packet(f: &mut Vec<u8>, id: u32, k: u32) {
     let cport = 1024 + (id % 60_000) as u16;
     let tcp = id % 10 < 7;
     let to_server = k % 2 == 0;
-    let (src, dst, sport, dport) =
-        if to_server { (client, server, cport, if tcp { 443 } else { 53 }) } else { (server, client, if tcp { 443 } else { 53 }, cport) };
+    let (src, dst, sport, dport) = if to_server {
+        (client, server, cport, if tcp { 443 } else { 53 })
+    } else {
+        (server, client, if tcp { 443 } else { 53 }, cport)
+    };
     let (flags, payload) = if tcp {
         match k {
             0 => (Some(0x02), 0),
@@ -83,7 +111,15 @@ fn flow_packet(f: &mut Vec<u8>, id: u32, k: u32) {
         let mut vx = vec![0x08, 0, 0, 0, 0, 0x03, (0xe8 + (id % 4)) as u8, 0];
         vx.extend_from_slice(&inner);
         let start = f.len();
-        frame(f, [192, 168, 100, 1], [192, 168, 100, 2], 49152 + (id % 1000) as u16, 4789, None, vx.len());
+        frame(
+            f,
+            [192, 168, 100, 1],
+            [192, 168, 100, 2],
+            49152 + (id % 1000) as u16,
+            4789,
+            None,
+            vx.len(),
+        );
         let at = f.len() - vx.len();
         f[at..].copy_from_slice(&vx);
         let _ = start;
@@ -93,7 +129,10 @@ fn flow_packet(f: &mut Vec<u8>, id: u32, k: u32) {
 }
 
 fn generate_throughput(path: &Path, packets: u64) -> std::io::Result<()> {
-    let mut w = PcapWriter::new(BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?))?;
+    let mut w = PcapWriter::new(BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(path)?,
+    ))?;
     let mut f = Vec::with_capacity(256);
     let round = CONCURRENT as u64 * PER_FLOW as u64;
     for i in 0..packets {
@@ -110,7 +149,10 @@ fn generate_throughput(path: &Path, packets: u64) -> std::io::Result<()> {
 
 /// `flows` flows of two packets each (SYN, SYN-ACK), all still open at the end.
 fn generate_concurrent(path: &Path, flows: u32) -> std::io::Result<()> {
-    let mut w = PcapWriter::new(BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?))?;
+    let mut w = PcapWriter::new(BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(path)?,
+    ))?;
     let mut f = Vec::with_capacity(128);
     for id in 0..flows {
         for k in 0..2 {
@@ -137,14 +179,23 @@ struct Run {
 /// Runs a command under GNU time for its wall time and peak RSS.
 fn timed(cmd: &[&str]) -> Option<Run> {
     let t = Instant::now();
-    let out = Command::new("/usr/bin/time").arg("-f").arg("%M").args(cmd).output().ok()?;
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .args(cmd)
+        .output()
+        .ok()?;
     let secs = t.elapsed().as_secs_f64();
     if !out.status.success() {
         eprintln!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         return None;
     }
     let err = String::from_utf8_lossy(&out.stderr);
-    let max_rss_kb = err.lines().rev().find_map(|l| l.trim().parse().ok()).unwrap_or(0);
+    let max_rss_kb = err
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse().ok())
+        .unwrap_or(0);
     Some(Run { secs, max_rss_kb })
 }
 
@@ -166,43 +217,81 @@ fn main() {
         eprintln!("this benchmark needs GNU time (Debian package `time`) for peak memory");
         std::process::exit(1);
     }
-    let packets: u64 = std::env::var("VIGIL_BENCH_PACKETS").ok().and_then(|s| s.parse().ok()).unwrap_or(2_000_000);
+    let packets: u64 = std::env::var("VIGIL_BENCH_PACKETS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2_000_000);
 
     let cap = dir.join(format!("flows-{packets}.pcap"));
     if !cap.exists() {
-        eprintln!("generating {} ({packets} packets, {CONCURRENT} concurrent flows, 1/5 in VXLAN)", cap.display());
+        eprintln!(
+            "generating {} ({packets} packets, {CONCURRENT} concurrent flows, 1/5 in VXLAN)",
+            cap.display()
+        );
         generate_throughput(&cap, packets).expect("generate capture");
     }
     let cap_s = cap.to_str().unwrap_or_default();
     let size = std::fs::metadata(&cap).map(|m| m.len()).unwrap_or(0);
-    println!("capture: {cap_s} ({packets} packets, {:.0} MB)", size as f64 / 1e6);
+    println!(
+        "capture: {cap_s} ({packets} packets, {:.0} MB)",
+        size as f64 / 1e6
+    );
 
-    let v = best(3, |_| ["replay", "--speed", "max", "--quiet", cap_s].iter().fold(vec![vigil.to_string()], |mut v, a| {
-        v.push(a.to_string());
-        v
-    }));
+    let v = best(3, |_| {
+        ["replay", "--speed", "max", "--quiet", cap_s].iter().fold(
+            vec![vigil.to_string()],
+            |mut v, a| {
+                v.push(a.to_string());
+                v
+            },
+        )
+    });
     // nfpcapd writes nfcapd files; each run gets an empty folder of its own.
     let nf = if Command::new("nfpcapd").arg("-h").output().is_ok() {
         best(3, |i| {
             let out = dir.join(format!("nfpcapd-out-{i}"));
             let _ = std::fs::remove_dir_all(&out);
             let _ = std::fs::create_dir_all(&out);
-            vec!["nfpcapd".into(), "-r".into(), cap_s.into(), "-w".into(), out.display().to_string()]
+            vec![
+                "nfpcapd".into(),
+                "-r".into(),
+                cap_s.into(),
+                "-w".into(),
+                out.display().to_string(),
+            ]
         })
     } else {
         eprintln!("nfpcapd not found: install Debian's nfdump to compare");
         None
     };
     let rate = |r: &Run| packets as f64 / r.secs;
-    println!("{:<28} {:>14} {:>10} {:>12}", "flow path", "packets/s", "seconds", "peak RSS MB");
+    println!(
+        "{:<28} {:>14} {:>10} {:>12}",
+        "flow path", "packets/s", "seconds", "peak RSS MB"
+    );
     if let Some(r) = &v {
-        println!("{:<28} {:>14.0} {:>10.3} {:>12.1}", "vigil replay --speed max", rate(r), r.secs, r.max_rss_kb as f64 / 1024.0);
+        println!(
+            "{:<28} {:>14.0} {:>10.3} {:>12.1}",
+            "vigil replay --speed max",
+            rate(r),
+            r.secs,
+            r.max_rss_kb as f64 / 1024.0
+        );
     }
     if let Some(r) = &nf {
-        println!("{:<28} {:>14.0} {:>10.3} {:>12.1}", "nfpcapd -r (nfdump)", rate(r), r.secs, r.max_rss_kb as f64 / 1024.0);
+        println!(
+            "{:<28} {:>14.0} {:>10.3} {:>12.1}",
+            "nfpcapd -r (nfdump)",
+            rate(r),
+            r.secs,
+            r.max_rss_kb as f64 / 1024.0
+        );
     }
     if let (Some(a), Some(b)) = (&v, &nf) {
-        println!("vigil / nfpcapd packet rate: {:.2}x (goal: at least 2x)", rate(a) / rate(b));
+        println!(
+            "vigil / nfpcapd packet rate: {:.2}x (goal: at least 2x)",
+            rate(a) / rate(b)
+        );
     }
 
     let flows: u32 = 1_000_000;
@@ -212,8 +301,27 @@ fn main() {
         generate_concurrent(&conc, flows).expect("generate capture");
     }
     let conc_s = conc.to_str().unwrap_or_default();
-    let base = timed(&[vigil, "replay", "--quiet", "--max-flows", "2000000", &format!("{}/../shared/corpus/pcap/suricata-verify/eve-metadata/testmyids.pcap", env!("CARGO_MANIFEST_DIR"))]);
-    if let Some(r) = timed(&[vigil, "replay", "--speed", "max", "--quiet", "--max-flows", "2000000", conc_s]) {
+    let base = timed(&[
+        vigil,
+        "replay",
+        "--quiet",
+        "--max-flows",
+        "2000000",
+        &format!(
+            "{}/../shared/corpus/pcap/suricata-verify/eve-metadata/testmyids.pcap",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+    ]);
+    if let Some(r) = timed(&[
+        vigil,
+        "replay",
+        "--speed",
+        "max",
+        "--quiet",
+        "--max-flows",
+        "2000000",
+        conc_s,
+    ]) {
         let per_flow = r.max_rss_kb as f64 * 1024.0 / flows as f64;
         println!(
             "memory: {flows} concurrent flows, peak RSS {:.1} MB = {per_flow:.0} bytes per flow (goal: at most 250); baseline on a tiny capture {:.1} MB",

@@ -361,7 +361,13 @@ impl Worker {
         let depth = metrics::QUEUE_DEPTH.with_label_values(&[&self.name]);
         let out_tx = self.out.clone();
         let enricher = self.enricher.clone();
-        let mut out = Outbox { pending: Vec::with_capacity(batch), batch, enricher: &enricher, tx: &out_tx, closed: false };
+        let mut out = Outbox {
+            pending: Vec::with_capacity(batch),
+            batch,
+            enricher: &enricher,
+            tx: &out_tx,
+            closed: false,
+        };
         for msg in rx.iter() {
             depth.set(rx.len() as i64);
             let finish = matches!(msg, Msg::Finish);
@@ -396,8 +402,12 @@ impl Worker {
             metrics::FLOWS_EVICTED.inc_by(s.evicted);
         }
         if s.fragments > 0 {
-            metrics::FRAGMENTS.with_label_values(&["true"]).inc_by(s.fragments - s.fragments_unattributed);
-            metrics::FRAGMENTS.with_label_values(&["false"]).inc_by(s.fragments_unattributed);
+            metrics::FRAGMENTS
+                .with_label_values(&["true"])
+                .inc_by(s.fragments - s.fragments_unattributed);
+            metrics::FRAGMENTS
+                .with_label_values(&["false"])
+                .inc_by(s.fragments_unattributed);
         }
         let active = self.flows.active() as i64;
         metrics::FLOWS_ACTIVE.add(active - self.active);

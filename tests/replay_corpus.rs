@@ -13,10 +13,19 @@ fn find<'a>(flows: &[&'a Value], pred: impl Fn(&Value) -> bool) -> Vec<&'a Value
 /// suricata-verify vxlan-decoder-01: one flow 53 -> 12345 (inside VXLAN) and one 32021 -> 12345.
 #[test]
 fn suricata_vxlan_decoder_01() {
-    let evs = events(&[&corpus("pcap/suricata-verify/vxlan-decoder-01/input.pcap")], &[]);
+    let evs = events(
+        &[&corpus("pcap/suricata-verify/vxlan-decoder-01/input.pcap")],
+        &[],
+    );
     let flows = of_kind(&evs, "flow");
-    assert_eq!(find(&flows, |f| f["src_port"] == 53 && f["dst_port"] == 12345).len(), 1);
-    assert_eq!(find(&flows, |f| f["src_port"] == 32021 && f["dst_port"] == 12345).len(), 1);
+    assert_eq!(
+        find(&flows, |f| f["src_port"] == 53 && f["dst_port"] == 12345).len(),
+        1
+    );
+    assert_eq!(
+        find(&flows, |f| f["src_port"] == 32021 && f["dst_port"] == 12345).len(),
+        1
+    );
     let inner = find(&flows, |f| f["src_port"] == 53)[0];
     assert_eq!(inner["tunnel"], "vxlan");
     assert_eq!(inner["vni"], 37);
@@ -25,14 +34,25 @@ fn suricata_vxlan_decoder_01() {
 /// suricata-verify geneve-decoder: the ICMP flow inside GENEVE, 4 packets and 392 bytes each way.
 #[test]
 fn suricata_geneve_decoder() {
-    let evs = events(&[&corpus("pcap/suricata-verify/geneve-decoder/input.pcap")], &[]);
+    let evs = events(
+        &[&corpus("pcap/suricata-verify/geneve-decoder/input.pcap")],
+        &[],
+    );
     let flows = of_kind(&evs, "flow");
-    let icmp = find(&flows, |f| f["src_ip"] == "10.0.0.1" && f["dst_ip"] == "10.0.0.2");
+    let icmp = find(&flows, |f| {
+        f["src_ip"] == "10.0.0.1" && f["dst_ip"] == "10.0.0.2"
+    });
     assert_eq!(icmp.len(), 1, "{flows:#?}");
     let f = icmp[0];
     assert_eq!(f["proto"], "icmp");
-    assert_eq!((f["pkts_toserver"].as_u64(), f["pkts_toclient"].as_u64()), (Some(4), Some(4)));
-    assert_eq!((f["bytes_toserver"].as_u64(), f["bytes_toclient"].as_u64()), (Some(392), Some(392)));
+    assert_eq!(
+        (f["pkts_toserver"].as_u64(), f["pkts_toclient"].as_u64()),
+        (Some(4), Some(4))
+    );
+    assert_eq!(
+        (f["bytes_toserver"].as_u64(), f["bytes_toclient"].as_u64()),
+        (Some(392), Some(392))
+    );
     assert_eq!(f["state"], "established");
     assert_eq!(f["icmp_type"], 8);
     assert_eq!(f["tunnel"], "geneve");
@@ -42,7 +62,10 @@ fn suricata_geneve_decoder() {
 /// server, 4 / 495 back, flags FSPA, start and end as Suricata reports them.
 #[test]
 fn suricata_netflow_eve() {
-    let evs = events(&[&corpus("pcap/suricata-verify/eve-metadata/testmyids.pcap")], &[]);
+    let evs = events(
+        &[&corpus("pcap/suricata-verify/eve-metadata/testmyids.pcap")],
+        &[],
+    );
     let flows = of_kind(&evs, "flow");
     assert_eq!(flows.len(), 1);
     let f = flows[0];
@@ -50,8 +73,14 @@ fn suricata_netflow_eve() {
     assert_eq!(f["src_port"], 46652);
     assert_eq!(f["dst_ip"], "82.165.177.154");
     assert_eq!(f["dst_port"], 80);
-    assert_eq!((f["pkts_toserver"].as_u64(), f["bytes_toserver"].as_u64()), (Some(6), Some(425)));
-    assert_eq!((f["pkts_toclient"].as_u64(), f["bytes_toclient"].as_u64()), (Some(4), Some(495)));
+    assert_eq!(
+        (f["pkts_toserver"].as_u64(), f["bytes_toserver"].as_u64()),
+        (Some(6), Some(425))
+    );
+    assert_eq!(
+        (f["pkts_toclient"].as_u64(), f["bytes_toclient"].as_u64()),
+        (Some(4), Some(495))
+    );
     assert_eq!(f["tcp_flags"], "FSPA"); // Suricata: tcp_flags 1b
     assert_eq!(f["start"], "2016-05-27T06:56:11.304062Z");
     assert_eq!(f["end"], "2016-05-27T06:56:11.900923Z");
@@ -61,7 +90,10 @@ fn suricata_netflow_eve() {
 /// suricata-verify community-id-ipv4 (seed 7).
 #[test]
 fn suricata_community_id_ipv4() {
-    let evs = events(&[&corpus("pcap/suricata-verify/community-id-ipv4/input.pcap")], &["--community-id-seed", "7"]);
+    let evs = events(
+        &[&corpus("pcap/suricata-verify/community-id-ipv4/input.pcap")],
+        &["--community-id-seed", "7"],
+    );
     let flows = of_kind(&evs, "flow");
     let f = find(&flows, |f| f["src_port"] == 35958 && f["dst_port"] == 443);
     assert_eq!(f.len(), 1);
@@ -125,12 +157,22 @@ fn compare_with_zeek(pcap: &str, baseline: &str, tunnel: &str, vni: u64) {
 
 #[test]
 fn zeek_vxlan_matches_conn_log() {
-    compare_with_zeek("pcap/zeek/tunnels/vxlan.pcap", "pcap/zeek/baseline/core.tunnels.vxlan", "vxlan", 123);
+    compare_with_zeek(
+        "pcap/zeek/tunnels/vxlan.pcap",
+        "pcap/zeek/baseline/core.tunnels.vxlan",
+        "vxlan",
+        123,
+    );
 }
 
 #[test]
 fn zeek_geneve_matches_conn_log() {
-    compare_with_zeek("pcap/zeek/tunnels/geneve.pcap", "pcap/zeek/baseline/core.tunnels.geneve", "geneve", 0);
+    compare_with_zeek(
+        "pcap/zeek/tunnels/geneve.pcap",
+        "pcap/zeek/baseline/core.tunnels.geneve",
+        "geneve",
+        0,
+    );
 }
 
 /// tcpdump's geneve-vni.out lists the packets of VNI 0xb; vigil's flows in VNI 11 hold
@@ -144,7 +186,10 @@ fn tcpdump_geneve_vni() {
         want_pkts += 1;
         let inner = line.split("vni 0xb: IP ").nth(1).unwrap_or("");
         let mut it = inner.split_whitespace();
-        let (src, dst) = (it.next().unwrap_or(""), it.nth(1).unwrap_or("").trim_end_matches(':'));
+        let (src, dst) = (
+            it.next().unwrap_or(""),
+            it.nth(1).unwrap_or("").trim_end_matches(':'),
+        );
         let host = |s: &str| s.split('.').take(4).collect::<Vec<_>>().join(".");
         let mut pair = [host(src), host(dst)];
         pair.sort();
@@ -154,19 +199,27 @@ fn tcpdump_geneve_vni() {
     let evs = events(&[&corpus("pcap/tcpdump/geneve.pcap")], &[]);
     let flows = of_kind(&evs, "flow");
     let vni11 = find(&flows, |f| f["vni"] == 11);
-    let pkts: u64 = vni11.iter().map(|f| f["pkts_toserver"].as_u64().unwrap_or(0) + f["pkts_toclient"].as_u64().unwrap_or(0)).sum();
+    let pkts: u64 = vni11
+        .iter()
+        .map(|f| {
+            f["pkts_toserver"].as_u64().unwrap_or(0) + f["pkts_toclient"].as_u64().unwrap_or(0)
+        })
+        .sum();
     assert_eq!(pkts, want_pkts);
     let hosts: std::collections::BTreeSet<[String; 2]> = vni11
         .iter()
         .map(|f| {
-            let mut p = [f["src_ip"].as_str().unwrap_or("").to_string(), f["dst_ip"].as_str().unwrap_or("").to_string()];
+            let mut p = [
+                f["src_ip"].as_str().unwrap_or("").to_string(),
+                f["dst_ip"].as_str().unwrap_or("").to_string(),
+            ];
             p.sort();
             p
         })
         .collect();
     assert_eq!(hosts, want_hosts);
     // The other VNI in the capture (0xa) is kept apart.
-    assert!(find(&flows, |f| f["vni"] == 10).len() > 0);
+    assert!(!find(&flows, |f| f["vni"] == 10).is_empty());
 }
 
 /// Pacing by packet time changes how long a replay takes, never what it produces.
@@ -180,6 +233,9 @@ fn speed_changes_pace_not_output() {
     let paced = events(&[&pcap], &["--speed", "10x"]);
     let paced_time = t.elapsed();
     assert_eq!(fast, paced);
-    assert!(paced_time.as_secs_f64() >= 0.28, "10x of 3 s took only {paced_time:?}");
+    assert!(
+        paced_time.as_secs_f64() >= 0.28,
+        "10x of 3 s took only {paced_time:?}"
+    );
     assert!(paced_time > fast_time);
 }

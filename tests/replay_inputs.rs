@@ -7,7 +7,10 @@ use common::*;
 use std::process::Command;
 
 fn editcap(args: &[&str]) {
-    let st = Command::new("editcap").args(args).status().expect("editcap (Debian package wireshark-common / tshark) must be installed");
+    let st = Command::new("editcap")
+        .args(args)
+        .status()
+        .expect("editcap (Debian package wireshark-common / tshark) must be installed");
     assert!(st.success(), "editcap {args:?}");
 }
 
@@ -20,7 +23,12 @@ fn pcapng_and_nanosecond_pcap_read_the_same() {
     let ng = dir.join("t.pcapng");
     let ns = dir.join("t-ns.pcap");
     editcap(&["-F", "pcapng", src.to_str().unwrap(), ng.to_str().unwrap()]);
-    editcap(&["-F", "nsecpcap", src.to_str().unwrap(), ns.to_str().unwrap()]);
+    editcap(&[
+        "-F",
+        "nsecpcap",
+        src.to_str().unwrap(),
+        ns.to_str().unwrap(),
+    ]);
     let a = events(&[&src], &[]);
     assert_eq!(a, events(&[&ng], &[]));
     assert_eq!(a, events(&[&ns], &[]));
@@ -32,7 +40,10 @@ fn several_files_in_order() {
     let a = corpus("pcap/suricata-verify/eve-metadata/testmyids.pcap");
     let b = corpus("pcap/suricata-verify/geneve-decoder/input.pcap");
     let both = events(&[&a, &b], &[]);
-    assert_eq!(both.len(), events(&[&a], &[]).len() + events(&[&b], &[]).len());
+    assert_eq!(
+        both.len(),
+        events(&[&a], &[]).len() + events(&[&b], &[]).len()
+    );
 }
 
 #[test]
@@ -45,7 +56,10 @@ fn truncated_capture_names_packet_and_offset() {
     let out = vigil(&["replay", "--events", "--quiet", cut.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("{}: packet 2 (offset 114)", cut.display())), "{err}");
+    assert!(
+        err.contains(&format!("{}: packet 2 (offset 114)", cut.display())),
+        "{err}"
+    );
     assert!(err.contains("truncated"), "{err}");
     // What came before the damage was still processed.
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -58,7 +72,13 @@ fn not_a_capture_is_refused_before_anything_runs() {
     let txt = dir.join("notes.bin");
     std::fs::write(&txt, [0u8, 1, 2, 3, 4, 5, 6, 7]).unwrap();
     let good = corpus("pcap/suricata-verify/eve-metadata/testmyids.pcap");
-    let out = vigil(&["replay", "--events", "--quiet", good.to_str().unwrap(), txt.to_str().unwrap()]);
+    let out = vigil(&[
+        "replay",
+        "--events",
+        "--quiet",
+        good.to_str().unwrap(),
+        txt.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&txt.display().to_string()), "{err}");
@@ -71,7 +91,28 @@ fn not_a_capture_is_refused_before_anything_runs() {
 fn eth_ipv4_udp(ihl_words: u8) -> Vec<u8> {
     let mut f = vec![0u8; 14];
     f[12] = 0x08;
-    let mut ip = vec![0x40 | ihl_words, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+    let mut ip = vec![
+        0x40 | ihl_words,
+        0,
+        0,
+        28,
+        0,
+        1,
+        0,
+        0,
+        64,
+        17,
+        0,
+        0,
+        10,
+        0,
+        0,
+        1,
+        10,
+        0,
+        0,
+        2,
+    ];
     ip.extend_from_slice(&[0x30, 0x39, 0x00, 0x35, 0, 8, 0, 0]);
     f.extend(ip);
     f
@@ -83,15 +124,34 @@ fn eth_ipv4_udp(ihl_words: u8) -> Vec<u8> {
 fn malformed_packets_are_counted_not_fatal() {
     let dir = tempdir("malformed");
     let p = dir.join("m.pcap");
-    write_pcap(&p, 1, &[(1, 0, eth_ipv4_udp(5)), (2, 0, eth_ipv4_udp(3)), (3, 0, eth_ipv4_udp(5))]);
+    write_pcap(
+        &p,
+        1,
+        &[
+            (1, 0, eth_ipv4_udp(5)),
+            (2, 0, eth_ipv4_udp(3)),
+            (3, 0, eth_ipv4_udp(5)),
+        ],
+    );
     let out = vigil(&["replay", "--events", "--quiet", p.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("packet 2 (offset 82)"), "{err}");
-    assert!(err.contains("header length 12 below the minimum of 20"), "{err}");
+    assert!(
+        err.contains("header length 12 below the minimum of 20"),
+        "{err}"
+    );
     assert!(err.contains("1 malformed packets"), "{err}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let flows: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let flows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(flows.len(), 1);
     assert_eq!(flows[0]["pkts_toserver"], 2);
 }

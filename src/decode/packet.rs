@@ -231,15 +231,19 @@ impl<'a> Decoder<'a> {
             LinkType::LinuxSll => {
                 // pnet's SLL view accepts buffers shorter than its header (its minimum size
                 // ignores the 8-byte address field), so the length is checked here.
-                let p = SLLPacket::new(buf).filter(|_| buf.len() >= 16).ok_or_else(|| {
-                    err("sll", off, "frame shorter than the 16-byte cooked header")
-                })?;
+                let p = SLLPacket::new(buf)
+                    .filter(|_| buf.len() >= 16)
+                    .ok_or_else(|| {
+                        err("sll", off, "frame shorter than the 16-byte cooked header")
+                    })?;
                 self.ethertype(p.get_protocol().0, off + 16, off)
             }
             LinkType::LinuxSll2 => {
-                let p = SLL2Packet::new(buf).filter(|_| buf.len() >= 20).ok_or_else(|| {
-                    err("sll2", off, "frame shorter than the 20-byte cooked header")
-                })?;
+                let p = SLL2Packet::new(buf)
+                    .filter(|_| buf.len() >= 20)
+                    .ok_or_else(|| {
+                        err("sll2", off, "frame shorter than the 20-byte cooked header")
+                    })?;
                 self.ethertype(p.get_protocol_type().0, off + 20, off)
             }
         }
@@ -757,7 +761,20 @@ mod tests {
 
     fn ipv4_udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
         let total = 20 + 8 + payload.len();
-        let mut ip = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, 17, 0, 0];
+        let mut ip = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ];
         ip.extend_from_slice(&src);
         ip.extend_from_slice(&dst);
         ip.extend_from_slice(&sport.to_be_bytes());
@@ -776,7 +793,9 @@ mod tests {
     }
 
     fn dec(frame: &[u8]) -> Decoded<'_> {
-        decode(LinkType::Ethernet, frame, frame.len() as u32).expect("decodes").expect("has IP")
+        decode(LinkType::Ethernet, frame, frame.len() as u32)
+            .expect("decodes")
+            .expect("has IP")
     }
 
     #[test]
@@ -823,11 +842,35 @@ mod tests {
 
     #[test]
     fn gre_transparent_ethernet_bridging_with_key() {
-        let inner = eth(ETH_IPV4, &ipv4_udp([172, 16, 0, 1], [172, 16, 0, 2], 5, 6, b""));
+        let inner = eth(
+            ETH_IPV4,
+            &ipv4_udp([172, 16, 0, 1], [172, 16, 0, 2], 5, 6, b""),
+        );
         let mut gre = vec![0x20, 0x00, 0x65, 0x58, 0x00, 0x03, 0xe9, 0x00]; // K bit, TEB, VSID 1001
         gre.extend_from_slice(&inner);
         let total = 20 + gre.len();
-        let mut ip = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, 47, 0, 0, 192, 168, 0, 1, 192, 168, 0, 2];
+        let mut ip = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0,
+            0,
+            64,
+            47,
+            0,
+            0,
+            192,
+            168,
+            0,
+            1,
+            192,
+            168,
+            0,
+            2,
+        ];
         ip.extend_from_slice(&gre);
         let f = eth(ETH_IPV4, &ip);
         let d = dec(&f);
@@ -841,10 +884,22 @@ mod tests {
 
     #[test]
     fn vxlan_inner_frame_and_outer_tuple() {
-        let inner = eth(ETH_IPV4, &ipv4_udp([10, 1, 0, 5], [10, 2, 0, 9], 40000, 443, b""));
+        let inner = eth(
+            ETH_IPV4,
+            &ipv4_udp([10, 1, 0, 5], [10, 2, 0, 9], 40000, 443, b""),
+        );
         let mut vx = vec![0x08, 0, 0, 0, 0, 0x03, 0xea, 0]; // VNI 1002
         vx.extend_from_slice(&inner);
-        let f = eth(ETH_IPV4, &ipv4_udp([192, 168, 100, 1], [192, 168, 100, 2], 51000, PORT_VXLAN, &vx));
+        let f = eth(
+            ETH_IPV4,
+            &ipv4_udp(
+                [192, 168, 100, 1],
+                [192, 168, 100, 2],
+                51000,
+                PORT_VXLAN,
+                &vx,
+            ),
+        );
         let d = dec(&f);
         assert_eq!(d.vni, Some(1002));
         assert_eq!(d.tuple.dport, 443);
@@ -856,16 +911,43 @@ mod tests {
     /// Every prefix of every test frame decodes to a value or an error, never a panic.
     #[test]
     fn truncation_at_every_offset_never_panics() {
-        let inner = eth(ETH_IPV4, &ipv4_udp([10, 1, 0, 5], [10, 2, 0, 9], 40000, 443, b"data"));
+        let inner = eth(
+            ETH_IPV4,
+            &ipv4_udp([10, 1, 0, 5], [10, 2, 0, 9], 40000, 443, b"data"),
+        );
         let mut vx = vec![0x08, 0, 0, 0, 0, 0x03, 0xea, 0];
         vx.extend_from_slice(&inner);
         let frames = [
-            eth(ETH_IPV4, &ipv4_udp([192, 168, 100, 1], [192, 168, 100, 2], 51000, PORT_VXLAN, &vx)),
-            eth(ETH_IPV4, &ipv4_udp([192, 168, 100, 1], [192, 168, 100, 2], 51000, PORT_GENEVE, &[0, 0, 0x65, 0x58, 0, 0, 1, 0])),
+            eth(
+                ETH_IPV4,
+                &ipv4_udp(
+                    [192, 168, 100, 1],
+                    [192, 168, 100, 2],
+                    51000,
+                    PORT_VXLAN,
+                    &vx,
+                ),
+            ),
+            eth(
+                ETH_IPV4,
+                &ipv4_udp(
+                    [192, 168, 100, 1],
+                    [192, 168, 100, 2],
+                    51000,
+                    PORT_GENEVE,
+                    &[0, 0, 0x65, 0x58, 0, 0, 1, 0],
+                ),
+            ),
         ];
         for f in &frames {
             for n in 0..=f.len() {
-                for link in [LinkType::Ethernet, LinkType::Raw, LinkType::LinuxSll, LinkType::LinuxSll2, LinkType::Null] {
+                for link in [
+                    LinkType::Ethernet,
+                    LinkType::Raw,
+                    LinkType::LinuxSll,
+                    LinkType::LinuxSll2,
+                    LinkType::Null,
+                ] {
                     let _ = decode(link, &f[..n], n as u32);
                 }
             }

@@ -771,3 +771,161 @@ impl FlowTable {
         out.emit(ev);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::FieldId;
+
+    fn tcp(ts_ms: i64, src: &str, sport: u16, dst: &str, dport: u16, flags: u8) -> Packet {
+        Packet {
+            ts: Timestamp(ts_ms * 1_000_000),
+            tuple: Tuple {
+                src: src.parse().unwrap(),
+                dst: dst.parse().unwrap(),
+                sport,
+                dport,
+                proto: PROTO_TCP,
+            },
+            len: 60,
+            vlan: None,
+            vni: None,
+            tunnel: None,
+            carrier: None,
+            tcp_flags: flags,
+            icmp: None,
+            fragment: Fragment::Whole,
+            app: None,
+        }
+    }
+
+    fn field(ev: &Event, id: FieldId) -> &Value {
+        ev.get(id).unwrap_or(&Value::Null)
+    }
+
+    const C: &str = "10.0.0.1";
+    const S: &str = "10.0.0.2";
+
+    #[test]
+    fn syn_without_answer_times_out_as_syn_only() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut out = Vec::new();
+        t.update(&tcp(0, C, 40000, S, 22, TCP_SYN), &mut out);
+        t.update(&tcp(1000, C, 40000, S, 22, TCP_SYN), &mut out);
+        assert!(out.is_empty());
+        // Packet time, not wall time, expires it: another flow's packet 31 s later.
+        t.update(&tcp(32_000, C, 40001, S, 80, TCP_SYN), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(field(&out[0], f::STATE), &Value::from("syn_only"));
+        assert_eq!(field(&out[0], f::REASON), &Value::from("timeout"));
+        assert_eq!(field(&out[0], f::PKTS_TOSERVER), &Value::Int(2));
+        assert_eq!(t.active(), 1);
+    }
+
+    #[test]
+    fn rst_answer_is_rejected_and_closed_flows_linger() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut out = Vec::new();
+        t.update(&tcp(0, C, 40000, S, 23, TCP_SYN), &mut out);
+        t.update(&tcp(1, S, 23, C, 40000, TCP_RST | TCP_ACK), &mut out);
+        t.update(&tcp(10, C, 40002, S, 80, TCP_SYN), &mut out);
+        t.update(&tcp(11, S, 80, C, 40002, TCP_SYN | TCP_ACK), &mut out);
+        t.update(&tcp(12, C, 40002, S, 80, TCP_ACK), &mut out);
+        t.update(&tcp(20, C, 40002, S, 80, TCP_FIN | TCP_ACK), &mut out);
+        t.update(&tcp(21, S, 80, C, 40002, TCP_FIN | TCP_ACK), &mut out);
+        t.update(&tcp(22, C, 40002, S, 80, TCP_ACK), &mut out);
+        t.advance(Timestamp(7_000_000_000), &mut out);
+        assert_eq!(out.len(), 2);
+        let by_port = |p: i64| {
+            out.iter()
+                .find(|e| field(e, f::DST_PORT) == &Value::Int(p))
+                .unwrap()
+        };
+        assert_eq!(field(by_port(23), f::STATE), &Value::from("rejected"));
+        let web = by_port(80);
+        assert_eq!(field(web, f::STATE), &Value::from("closed"));
+        assert_eq!(field(web, f::REASON), &Value::from("closed"));
+        assert_eq!(field(web, f::PKTS_TOSERVER), &Value::Int(4));
+        assert_eq!(field(web, f::PKTS_TOCLIENT), &Value::Int(2));
+        assert_eq!(field(web, f::TCP_FLAGS), &Value::from("FSA"));
+    }
+
+    #[test]
+    fn syn_ack_seen_first_makes_its_receiver_the_client() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut out = Vec::new();
+        t.update(&tcp(0, S, 443, C, 50000, TCP_SYN | TCP_ACK), &mut out);
+        t.drain(&mut out);
+        assert_eq!(field(&out[0], f::SRC_IP), &Value::Ip(C.parse().unwrap()));
+        assert_eq!(field(&out[0], f::DST_PORT), &Value::Int(443));
+        assert_eq!(field(&out[0], f::PKTS_TOCLIENT), &Value::Int(1));
+    }
+
+    #[test]
+    fn memory_cap_evicts_and_counts() {
+        let mut t = FlowTable::new(FlowConfig {
+            max_flows: 3,
+            ..FlowConfig::default()
+        });
+        let mut out = Vec::new();
+        for i in 0..5u16 {
+            t.update(&tcp(i as i64, C, 1000 + i, S, 80, TCP_SYN), &mut out);
+        }
+        assert_eq!(t.active(), 3);
+        assert_eq!(t.stats.evicted, 2);
+        assert_eq!(out.len(), 2);
+        assert!(out
+            .iter()
+            .all(|e| field(e, f::REASON) == &Value::from("evicted")));
+        // The oldest went first.
+        assert_eq!(field(&out[0], f::SRC_PORT), &Value::Int(1000));
+    }
+
+    #[test]
+    fn later_fragments_join_their_flow() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut out = Vec::new();
+        let mut first = tcp(0, C, 5000, S, 53, 0);
+        first.tuple.proto = 17;
+        first.fragment = Fragment::First { id: 7 };
+        let mut later = first.clone();
+        later.tuple.sport = 0;
+        later.tuple.dport = 0;
+        later.fragment = Fragment::Later { id: 7 };
+        t.update(&first, &mut out);
+        t.update(&later, &mut out);
+        t.drain(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(field(&out[0], f::PKTS_TOSERVER), &Value::Int(2));
+        assert_eq!(field(&out[0], f::FRAGMENTS), &Value::Int(2));
+        assert_eq!(t.stats.fragments_unattributed, 0);
+    }
+
+    #[test]
+    fn active_timeout_reports_long_flows_and_restarts_counters() {
+        let cfg = FlowConfig {
+            active_timeout: 10 * SEC,
+            ..FlowConfig::default()
+        };
+        let mut t = FlowTable::new(cfg);
+        let mut out = Vec::new();
+        for s in 0..25 {
+            t.update(&tcp(s * 1000, C, 40000, S, 22, TCP_ACK), &mut out);
+        }
+        t.drain(&mut out);
+        let reasons: Vec<_> = out.iter().map(|e| field(e, f::REASON).clone()).collect();
+        assert_eq!(
+            reasons,
+            [
+                Value::from("active_timeout"),
+                Value::from("active_timeout"),
+                Value::from("eof")
+            ]
+        );
+        let total: i64 = out
+            .iter()
+            .map(|e| field(e, f::PKTS_TOSERVER).as_int().unwrap_or(0))
+            .sum();
+        assert_eq!(total, 25);
+    }
+}

@@ -6,13 +6,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn corpus(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .join(rel);
     assert!(p.exists(), "corpus file missing: {}", p.display());
     p
 }
 
 pub fn vigil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigil")).args(args).output().expect("run vigil")
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(args)
+        .output()
+        .expect("run vigil")
 }
 
 /// `vigil replay --events` on files; returns the events, panicking with stderr on failure.
@@ -20,8 +25,15 @@ pub fn events(files: &[&Path], extra: &[&str]) -> Vec<serde_json::Value> {
     let mut args: Vec<String> = vec!["replay".into(), "--events".into(), "--quiet".into()];
     args.extend(extra.iter().map(|s| s.to_string()));
     args.extend(files.iter().map(|f| f.display().to_string()));
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil")).args(&args).output().expect("run vigil");
-    assert!(out.status.success(), "vigil {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(&args)
+        .output()
+        .expect("run vigil");
+    assert!(
+        out.status.success(),
+        "vigil {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .expect("utf-8 output")
         .lines()
@@ -42,7 +54,13 @@ pub fn zeek_log(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
         if let Some(f) = line.strip_prefix("#fields\t") {
             fields = f.split('\t').map(String::from).collect();
         } else if !line.starts_with('#') && !fields.is_empty() {
-            rows.push(fields.iter().cloned().zip(line.split('\t').map(String::from)).collect());
+            rows.push(
+                fields
+                    .iter()
+                    .cloned()
+                    .zip(line.split('\t').map(String::from))
+                    .collect(),
+            );
         }
     }
     rows
