@@ -50,6 +50,9 @@ struct ReplayArgs {
     /// Seed for the Community ID flow hash.
     #[arg(long, default_value_t = 0)]
     community_id_seed: u16,
+    /// Write vigil's metrics (Prometheus text format) to this file at the end.
+    #[arg(long, value_name = "FILE")]
+    metrics_out: Option<PathBuf>,
     /// Never show progress, even on a terminal.
     #[arg(long)]
     quiet: bool,
@@ -104,6 +107,12 @@ fn replay(a: ReplayArgs) -> ExitCode {
                 secs,
                 s.packets as f64 / secs.max(1e-9)
             );
+            if let Some(path) = &a.metrics_out {
+                if let Err(e) = std::fs::write(path, vigil::metrics::render()) {
+                    eprintln!("vigil: {}: cannot write metrics: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(ReplayError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
