@@ -179,9 +179,15 @@ impl Tenants {
         self.verdict(self.end(src, None), self.end(dst, None), dst_port)
     }
 
-    /// Sets `src_tenant dst_tenant src_zone dst_zone tenant_policy vni_tenant vni_mismatch`
-    /// from `src_ip dst_ip dst_port proto vni`; see DESIGN.md and `systemd/tenants.example.yaml`.
-    /// Fields whose inputs are missing are left alone.
+    /// Sets, from `src_ip dst_ip dst_port proto vni` (fields whose inputs are missing are left
+    /// alone, existing ones are replaced):
+    /// - `src_zone`/`dst_zone` for each address, and `src_tenant`/`dst_tenant` when it is a
+    ///   tenant's: by CIDR, or by the VNI for a non-global address in no listed range;
+    /// - `tenant_policy` when the source is a tenant and the destination a tenant or a shared
+    ///   service (see [`Policy`]; ports count for TCP, UDP and SCTP only);
+    /// - `vni_tenant` when the VNI belongs to a tenant, and then `vni_mismatch`: `true` when
+    ///   either address lies in another tenant's CIDRs, `false` otherwise. An unknown VNI sets
+    ///   neither.
     pub fn enrich(&self, fields: &mut Fields) {
         let vni_tenant = fields
             .get(f::VNI)
