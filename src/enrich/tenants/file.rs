@@ -53,9 +53,9 @@ impl Tenants {
 
     /// Parses the text of a tenants file; `origin` names it in errors (usually its path).
     pub fn parse(text: &str, origin: &str) -> Result<Tenants, TenantsError> {
-        let file = match serde_yaml_ng::from_str::<Option<TenantsFile>>(text) {
-            Ok(Some(file)) => file,
-            Ok(None) => {
+        let file = match serde_yaml_ng::from_str::<Document>(text) {
+            Ok(Document(Some(file))) => file,
+            Ok(Document(None)) => {
                 return Err(TenantsError::Invalid {
                     origin: origin.to_owned(),
                     line: 1,
@@ -93,6 +93,34 @@ fn yaml_error(origin: &str, e: &serde_yaml_ng::Error) -> TenantsError {
 }
 
 // The file's shape. Sections may be missing or empty (`management:` with nothing after it).
+
+/// The whole document: a mapping of sections, or nothing at all (an empty file).
+struct Document(Option<TenantsFile>);
+
+impl<'de> Deserialize<'de> for Document {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Document, D::Error> {
+        d.deserialize_any(DocumentVisitor)
+    }
+}
+
+struct DocumentVisitor;
+
+impl<'de> Visitor<'de> for DocumentVisitor {
+    type Value = Document;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a mapping of `tenants`, `shared_services`, `allow` and `infrastructure`")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Document, E> {
+        Ok(Document(None))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Document, E> {
+        Ok(Document(None))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Document, A::Error> {
+        TenantsFile::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(|f| Document(Some(f)))
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -825,6 +853,11 @@ infrastructure:
                 "tenants: []\nshared_service: []\n",
                 "t.yaml:2:1: unknown field `shared_service`, expected one of \
                  `tenants`, `shared_services`, `allow`, `infrastructure`",
+            ),
+            (
+                "- id: acme\n",
+                "t.yaml:1:1: invalid type: sequence, expected a mapping of `tenants`, \
+                 `shared_services`, `allow` and `infrastructure`",
             ),
             (
                 "tenants:\n  - cidrs: [10.1.0.0/16]\n",
