@@ -17,7 +17,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use super::{Owner, Ports, Tenants};
-use crate::enrich::locate::{locate, Step};
+use crate::enrich::locate::{locate, Step, Step::Index, Step::Key};
 use crate::enrich::prefix::PrefixTable;
 
 /// Why a tenants file could not be loaded. `Invalid` displays as `FILE:LINE:COLUMN: message`.
@@ -403,9 +403,31 @@ impl Build<'_> {
     }
 
     fn tenants(&self, file: &TenantsFile) -> Result<Tenants, TenantsError> {
-        use Step::{Index, Key};
+        let index = self.tenant_index(file)?;
+        self.check_service_names(file)?;
+        let vnis = self.vni_owners(file)?;
+        let listed = listed_cidrs(file);
+        self.check_cidrs(file, &listed)?;
+        let allow = self.peerings(file, &index)?;
+        Ok(Tenants {
+            places: PrefixTable::new(listed.iter().map(|l| (l.net, l.owner))),
+            ids: file.tenants.iter().map(|t| t.id.0.clone()).collect(),
+            services: file
+                .shared_services
+                .iter()
+                .map(|s| (s.name.0.clone(), ports(&s.ports)))
+                .collect(),
+            vnis,
+            allow,
+        })
+    }
 
-        let mut index: HashMap<&str, u32> = HashMap::new();
+    /// Tenant ids to their indexes; an id used twice is an error.
+    fn tenant_index<'f>(
+        &self,
+        file: &'f TenantsFile,
+    ) -> Result<HashMap<&'f str, u32>, TenantsError> {
+        let mut index = HashMap::new();
         for (i, t) in file.tenants.iter().enumerate() {
             if let Some(&first) = index.get(t.id.0.as_str()) {
                 let first_line = self.line(&[Key("tenants"), Index(first as usize), Key("id")]);
@@ -420,10 +442,13 @@ impl Build<'_> {
             }
             index.insert(t.id.0.as_str(), i as u32);
         }
+        Ok(index)
+    }
 
-        let mut service_index: HashMap<&str, usize> = HashMap::new();
+    fn check_service_names(&self, file: &TenantsFile) -> Result<(), TenantsError> {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, s) in file.shared_services.iter().enumerate() {
-            if let Some(&first) = service_index.get(s.name.0.as_str()) {
+            if let Some(&first) = seen.get(s.name.0.as_str()) {
                 let first_line = self.line(&[Key("shared_services"), Index(first), Key("name")]);
                 return Err(self.error(
                     &[Key("shared_services"), Index(i), Key("name")],
@@ -434,15 +459,19 @@ impl Build<'_> {
                     ),
                 ));
             }
-            service_index.insert(s.name.0.as_str(), i);
+            seen.insert(s.name.0.as_str(), i);
         }
+        Ok(())
+    }
 
-        let mut vnis: HashMap<u32, (u32, usize)> = HashMap::new();
+    /// VNIs to the tenant that claims them; a VNI claimed by two tenants is an error.
+    fn vni_owners(&self, file: &TenantsFile) -> Result<HashMap<u32, u32>, TenantsError> {
+        // Each VNI's tenant and its position in that tenant's list, for the error message.
+        let mut owners: HashMap<u32, (u32, usize)> = HashMap::new();
         for (i, t) in file.tenants.iter().enumerate() {
             for (j, vni) in t.vnis.iter().enumerate() {
-                match vnis.get(&vni.0) {
-                    Some(&(owner, _)) if owner == i as u32 => {}
-                    Some(&(owner, k)) => {
+                match owners.get(&vni.0) {
+                    Some(&(owner, k)) if owner != i as u32 => {
                         let owner_path =
                             [Key("tenants"), Index(owner as usize), Key("vnis"), Index(k)];
                         return Err(self.error(
@@ -451,55 +480,48 @@ impl Build<'_> {
                                 "VNI {} already belongs to tenant `{}` (line {}): \
                                  a VNI names one tenant",
                                 vni.0,
-                                file.tenants[owner as usize].id.0,
+                                describe_id(file, owner),
                                 self.line(&owner_path)
                             ),
                         ));
                     }
+                    Some(_) => {}
                     None => {
-                        vnis.insert(vni.0, (i as u32, j));
+                        owners.insert(vni.0, (i as u32, j));
                     }
                 }
             }
         }
+        Ok(owners.into_iter().map(|(v, (t, _))| (v, t)).collect())
+    }
 
-        let listed = listed_cidrs(file);
-        self.check_cidrs(file, &listed)?;
-
+    /// `(from, to)` tenant indexes to the ports `allow` opens between them; an entry naming an
+    /// unknown tenant is an error.
+    fn peerings(
+        &self,
+        file: &TenantsFile,
+        index: &HashMap<&str, u32>,
+    ) -> Result<HashMap<(u32, u32), Ports>, TenantsError> {
         let mut allow: HashMap<(u32, u32), Ports> = HashMap::new();
         for (i, a) in file.allow.iter().enumerate() {
-            let mut ends = [0u32; 2];
-            for (slot, (key, id)) in ends.iter_mut().zip([("from", &a.from), ("to", &a.to)]) {
-                *slot = match index.get(id.0.as_str()) {
-                    Some(t) => *t,
-                    None => {
-                        return Err(self.error(
-                            &[Key("allow"), Index(i), Key(key)],
-                            unknown_tenant(&id.0, file),
-                        ))
-                    }
-                };
-            }
+            let tenant = |key: &'static str, id: &Id| {
+                index.get(id.0.as_str()).copied().ok_or_else(|| {
+                    self.error(
+                        &[Key("allow"), Index(i), Key(key)],
+                        unknown_tenant(&id.0, file),
+                    )
+                })
+            };
+            let pair = (tenant("from", &a.from)?, tenant("to", &a.to)?);
             let admitted = ports(&a.ports);
-            match allow.get_mut(&(ends[0], ends[1])) {
+            match allow.get_mut(&pair) {
                 Some(p) => p.merge(admitted),
                 None => {
-                    allow.insert((ends[0], ends[1]), admitted);
+                    allow.insert(pair, admitted);
                 }
             }
         }
-
-        Ok(Tenants {
-            places: PrefixTable::new(listed.iter().map(|l| (l.net, l.owner))),
-            ids: file.tenants.iter().map(|t| t.id.0.clone()).collect(),
-            services: file
-                .shared_services
-                .iter()
-                .map(|s| (s.name.0.clone(), ports(&s.ports)))
-                .collect(),
-            vnis: vnis.into_iter().map(|(v, (t, _))| (v, t)).collect(),
-            allow,
-        })
+        Ok(allow)
     }
 
     /// A network listed for two owners is an error, and so is a tenant's network inside
@@ -574,7 +596,6 @@ fn sort_key(net: IpNet) -> (u8, u128, u8) {
 }
 
 fn listed_cidrs(file: &TenantsFile) -> Vec<Listed> {
-    use Step::{Index, Key};
     let mut listed = Vec::new();
     for (i, t) in file.tenants.iter().enumerate() {
         for (j, c) in t.cidrs.iter().enumerate() {
@@ -613,12 +634,7 @@ fn listed_cidrs(file: &TenantsFile) -> Vec<Listed> {
 
 fn describe(file: &TenantsFile, owner: Owner) -> String {
     match owner {
-        Owner::Tenant(t) => format!(
-            "tenant `{}`",
-            file.tenants
-                .get(t as usize)
-                .map_or("?", |t| t.id.0.as_str())
-        ),
+        Owner::Tenant(t) => format!("tenant `{}`", describe_id(file, t)),
         Owner::Service(s) => format!(
             "shared service `{}`",
             file.shared_services
@@ -629,6 +645,12 @@ fn describe(file: &TenantsFile, owner: Owner) -> String {
         Owner::Management => "`infrastructure.management`".to_owned(),
         Owner::Metadata => "`infrastructure.metadata`".to_owned(),
     }
+}
+
+fn describe_id(file: &TenantsFile, tenant: u32) -> &str {
+    file.tenants
+        .get(tenant as usize)
+        .map_or("?", |t| t.id.0.as_str())
 }
 
 fn unknown_tenant(id: &str, file: &TenantsFile) -> String {
