@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use vigil::enrich::Tenants;
 use vigil::output::jsonl::JsonLines;
 use vigil::replay::{Replay, ReplayError, Speed};
 
@@ -77,14 +78,17 @@ fn replay(a: ReplayArgs) -> ExitCode {
     r.pipeline.flow.community_id_seed = a.community_id_seed;
     r.pipeline.flow.max_flows = a.max_flows.max(1);
     let enricher: vigil::pipeline::Enricher = match &a.tenants {
-        None => Arc::new(|_| {}),
-        Some(path) => {
-            eprintln!(
-                "vigil: {}: tenants are not supported in this build",
-                path.display()
-            );
-            return ExitCode::from(2);
+        None => {
+            let none = Tenants::default();
+            Arc::new(move |ev: &mut vigil::event::Event| none.enrich(&mut ev.fields))
         }
+        Some(path) => match Tenants::load(path) {
+            Ok(t) => Arc::new(move |ev: &mut vigil::event::Event| t.enrich(&mut ev.fields)),
+            Err(e) => {
+                eprintln!("vigil: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     let sink = JsonLines::new(
         BufWriter::with_capacity(1 << 16, std::io::stdout()),

@@ -186,8 +186,9 @@ impl Tenants {
     /// - `tenant_policy` when the source is a tenant and the destination a tenant or a shared
     ///   service (see [`Policy`]; ports count for TCP, UDP and SCTP only);
     /// - `vni_tenant` when the VNI belongs to a tenant, and then `vni_mismatch`: `true` when
-    ///   either address lies in another tenant's CIDRs, `false` otherwise. An unknown VNI sets
-    ///   neither.
+    ///   an address lies in a tenant's CIDRs but neither lies in the VNI tenant's, `false`
+    ///   otherwise (peered traffic in either tenant's VNI is no mismatch; the policy verdict
+    ///   judges it). An unknown VNI sets neither.
     pub fn enrich(&self, fields: &mut Fields) {
         let vni_tenant = fields
             .get(f::VNI)
@@ -212,11 +213,17 @@ impl Tenants {
         if let Some(t) = vni_tenant {
             fields.set(f::VNI_TENANT, self.id_value(t));
             // Only addresses listed in a tenant's CIDRs can contradict the VNI; an unlisted
-            // address took its tenant from the VNI in the first place.
-            let mismatch = [src, dst]
-                .into_iter()
-                .flatten()
-                .any(|e| e.by_cidr && e.tenant.is_some_and(|owner| owner != t));
+            // address took its tenant from the VNI in the first place. Traffic between two
+            // tenants travels in one of their VNIs, so it contradicts the VNI only when
+            // neither end belongs to the VNI's tenant.
+            let owners = || {
+                [src, dst]
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| e.by_cidr)
+                    .filter_map(|e| e.tenant)
+            };
+            let mismatch = owners().next().is_some() && owners().all(|owner| owner != t);
             fields.set(f::VNI_MISMATCH, mismatch);
         }
     }
@@ -551,6 +558,9 @@ infrastructure:
         assert_eq!(str_of(&e, f::DST_TENANT), Some("globex"));
         assert_eq!(str_of(&e, f::TENANT_POLICY), Some("denied"));
         assert_eq!(e.get(f::VNI_MISMATCH), Some(&Value::Bool(true)));
+        // Traffic between two tenants in one of their VNIs is not (the policy judges it).
+        let e = enriched(flow("10.1.4.20", "10.2.9.30", 443, "tcp", Some(1001)));
+        assert_eq!(e.get(f::VNI_MISMATCH), Some(&Value::Bool(false)));
         // Shared services and infrastructure inside a tenant VNI are not a mismatch.
         let e = enriched(flow("10.1.4.20", "169.254.169.254", 80, "tcp", Some(1001)));
         assert_eq!(str_of(&e, f::DST_ZONE), Some("metadata"));

@@ -92,3 +92,60 @@ pub fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).expect("create temp dir");
     d
 }
+
+/// An Ethernet + IPv4 + TCP (flags given) or UDP (flags `None`) frame.
+pub fn eth_ipv4(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    tcp_flags: Option<u8>,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+    let l4 = if tcp_flags.is_some() { 20 } else { 8 };
+    let total = (20 + l4 + payload.len()) as u16;
+    let proto = if tcp_flags.is_some() { 6 } else { 17 };
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        proto,
+        0,
+        0,
+    ]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    match tcp_flags {
+        Some(fl) => {
+            f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0x50, fl, 0xff, 0xff, 0, 0, 0, 0])
+        }
+        None => f.extend_from_slice(&[0, (8 + payload.len()) as u8, 0, 0]),
+    }
+    f.extend_from_slice(payload);
+    f
+}
+
+/// `inner` (an Ethernet frame) inside VXLAN with `vni`, between two hypervisor addresses.
+pub fn vxlan(outer_src: [u8; 4], outer_dst: [u8; 4], vni: u32, inner: &[u8]) -> Vec<u8> {
+    let mut vx = vec![
+        0x08,
+        0,
+        0,
+        0,
+        (vni >> 16) as u8,
+        (vni >> 8) as u8,
+        vni as u8,
+        0,
+    ];
+    vx.extend_from_slice(inner);
+    eth_ipv4(outer_src, outer_dst, 49152, 4789, None, &vx)
+}
