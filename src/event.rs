@@ -58,6 +58,7 @@ known_fields! {
     VNI_MISMATCH = "vni_mismatch",
     HOST = "host", PROGRAM = "program", PID = "pid", FACILITY = "facility",
     SEVERITY = "severity", MESSAGE = "message",
+    SSH_BANNER = "ssh_banner", SSH_SOFTWARE = "ssh_software",
 }
 
 struct Interner {

@@ -498,12 +498,7 @@ fn read_record(msg: &[u8], pos: usize) -> Result<(Record, usize), DnsError> {
 }
 
 /// Decodes the record data in `msg[start..end]`; names in it may point anywhere before them.
-fn read_rdata(
-    msg: &[u8],
-    rtype: RecordType,
-    start: usize,
-    end: usize,
-) -> Result<RData, DnsError> {
+fn read_rdata(msg: &[u8], rtype: RecordType, start: usize, end: usize) -> Result<RData, DnsError> {
     let bad = || DnsError::BadRdata {
         offset: start,
         rtype,
@@ -866,10 +861,7 @@ mod tests {
             m.extend_from_slice(&[b'x'; 63]);
         }
         m.extend_from_slice(&[0, 0, 1, 0, 1]);
-        assert_eq!(
-            parse_message(&m),
-            Err(DnsError::NameTooLong { offset: 12 })
-        );
+        assert_eq!(parse_message(&m), Err(DnsError::NameTooLong { offset: 12 }));
     }
 
     #[test]

@@ -160,10 +160,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Request, HttpError> {
     let method = Method::from_prefix(buf).ok_or(HttpError::NoMethod)?;
     let uri_start = method.as_str().len() + 1;
     let (line, mut rest) = match buf.iter().position(|&b| b == b'\n') {
-        Some(lf) => (
-            buf.get(..lf).unwrap_or_default(),
-            buf.get(lf + 1..),
-        ),
+        Some(lf) => (buf.get(..lf).unwrap_or_default(), buf.get(lf + 1..)),
         None => (buf, None),
     };
     let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -243,9 +240,7 @@ fn header(req: &mut Request, line: &[u8]) {
     } else if name.eq_ignore_ascii_case(b"content-type") {
         req.content_type = req.content_type.take().or_else(text);
     } else if name.eq_ignore_ascii_case(b"content-length") && req.content_length.is_none() {
-        req.content_length = std::str::from_utf8(value)
-            .ok()
-            .and_then(|s| s.parse().ok());
+        req.content_length = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok());
     }
 }
 
@@ -278,7 +273,10 @@ mod tests {
     fn recognises_methods_by_prefix_only_with_a_space() {
         assert_eq!(Method::from_prefix(b"GET / HTTP/1.0"), Some(Method::Get));
         assert_eq!(Method::from_prefix(b"PROPFIND /x"), Some(Method::Propfind));
-        assert_eq!(Method::from_prefix(b"PROPPATCH /x"), Some(Method::Proppatch));
+        assert_eq!(
+            Method::from_prefix(b"PROPPATCH /x"),
+            Some(Method::Proppatch)
+        );
         assert_eq!(Method::from_prefix(b"BIND /"), Some(Method::Bind));
         assert_eq!(
             Method::from_prefix(b"VERSION-CONTROL /"),
@@ -317,7 +315,10 @@ mod tests {
                 assert_eq!(ua, "Mozilla/5.0 (X11)");
             }
         }
-        assert_eq!(parse_request(b"GET "), Err(HttpError::EmptyUri { offset: 4 }));
+        assert_eq!(
+            parse_request(b"GET "),
+            Err(HttpError::EmptyUri { offset: 4 })
+        );
     }
 
     #[test]
@@ -336,10 +337,7 @@ mod tests {
     fn rejects_binary_and_bad_versions() {
         assert_eq!(
             parse_request(b"GET /\x00x HTTP/1.1\r\n"),
-            Err(HttpError::ControlByte {
-                offset: 5,
-                byte: 0
-            })
+            Err(HttpError::ControlByte { offset: 5, byte: 0 })
         );
         assert_eq!(
             parse_request(b"GET / FOO/1.1\r\n"),

@@ -106,7 +106,8 @@ mod tests {
     }
 
     /// suricata-verify/ssh-hassh/input.pcap, packets 11 (client) and 13 (server).
-    const WINDOWS_CLIENT: &str = "5353482d322e302d4f70656e5353485f666f725f57696e646f77735f372e370d0a";
+    const WINDOWS_CLIENT: &str =
+        "5353482d322e302d4f70656e5353485f666f725f57696e646f77735f372e370d0a";
     const SERVER: &str = "5353482d322e302d4f70656e5353485f372e340d0a";
 
     #[test]
@@ -124,7 +125,8 @@ mod tests {
     /// and the start of a binary packet after it.
     #[test]
     fn parses_comments_and_bare_lf() {
-        let real = hex("5353482d322e302d4f70656e5353485f352e3970312044656269616e2d357562756e7475310d0a");
+        let real =
+            hex("5353482d322e302d4f70656e5353485f352e3970312044656269616e2d357562756e7475310d0a");
         let b = parse_banner(&real).unwrap();
         assert_eq!(b.software, "OpenSSH_5.9p1");
         assert_eq!(b.comments.as_deref(), Some("Debian-5ubuntu1"));
@@ -133,7 +135,10 @@ mod tests {
         let b = parse_banner(&hex("5353482d322e302d4f70656e5353485f352e330d0a")).unwrap();
         assert_eq!(b.software, "OpenSSH_5.3");
         let b = parse_banner(b"SSH-1.99-Cisco-1.25\r\n").unwrap();
-        assert_eq!((b.proto_version.as_str(), b.software.as_str()), ("1.99", "Cisco-1.25"));
+        assert_eq!(
+            (b.proto_version.as_str(), b.software.as_str()),
+            ("1.99", "Cisco-1.25")
+        );
     }
 
     #[test]
@@ -156,10 +161,7 @@ mod tests {
         );
         assert_eq!(
             parse_banner(b"SSH-2.0-a\x01\n"),
-            Err(SshError::BadByte {
-                offset: 9,
-                byte: 1
-            })
+            Err(SshError::BadByte { offset: 9, byte: 1 })
         );
         let mut long = b"SSH-2.0-".to_vec();
         long.resize(400, b'a');

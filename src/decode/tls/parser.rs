@@ -199,7 +199,11 @@ impl<'a> Reader<'a> {
 
 /// Parses the ClientHello at the start of a TCP payload.
 pub fn parse_client_hello(buf: &[u8]) -> Result<ClientHello, TlsError> {
-    let mut rec = Reader { buf, pos: 0, base: 0 };
+    let mut rec = Reader {
+        buf,
+        pos: 0,
+        base: 0,
+    };
     let content_type = rec.u8("record header")?;
     if content_type != CONTENT_HANDSHAKE {
         return Err(TlsError::NotHandshake(content_type));
@@ -220,9 +224,7 @@ pub fn parse_client_hello(buf: &[u8]) -> Result<ClientHello, TlsError> {
         return Err(TlsError::NotClientHello(hs_type));
     }
     let len = hs.bytes(3, "handshake header")?;
-    let hello_len = len
-        .iter()
-        .fold(0usize, |acc, b| acc << 8 | usize::from(*b));
+    let hello_len = len.iter().fold(0usize, |acc, b| acc << 8 | usize::from(*b));
     let truncated = hello_len > hs.remaining();
     let mut body = hs.sub(hello_len.min(hs.remaining()), "handshake")?;
     parse_hello_body(&mut body, record_version, truncated)
