@@ -139,6 +139,12 @@ fn fill_tls(h: &tls::ClientHello, fields: &mut Fields) {
     fields.push(f::TLS_VERSION, version);
 }
 
+/// Twelve bytes of anything on port 53 with zero counts is a valid but empty message; it says
+/// nothing, and is more likely another protocol, so it makes no event.
+fn carries_something(m: &dns::Message) -> bool {
+    !(m.questions.is_empty() && m.answers.is_empty())
+}
+
 fn is_dns_port(port: u16) -> bool {
     port == 53 || port == 5353
 }
@@ -152,12 +158,16 @@ pub fn inspect(proto: u8, sport: u16, dport: u16, payload: &[u8]) -> Option<AppD
     }
     let dns_port = is_dns_port(sport) || is_dns_port(dport);
     match proto {
-        UDP if dns_port => dns::parse_message(payload).ok().map(AppData::Dns),
+        UDP if dns_port => dns::parse_message(payload)
+            .ok()
+            .filter(carries_something)
+            .map(AppData::Dns),
         TCP => {
             if dns_port {
                 if let Some(m) = dns::parse_tcp(payload)
                     .ok()
                     .and_then(|ms| ms.into_iter().next())
+                    .filter(carries_something)
                 {
                     return Some(AppData::Dns(m));
                 }
@@ -314,6 +324,8 @@ mod tests {
             (6, 1234, 22, b""),
             (6, 1234, 53, b"\x00\x00"),
             (17, 53, 1234, b"\x00\x01\x02"),
+            (17, 53, 1234, &[0u8; 40]),
+            (6, 53, 1234, &[0, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
         ] {
             assert_eq!(inspect(proto, sport, dport, payload), None, "{payload:?}");
         }

@@ -682,6 +682,94 @@ mod tests {
     // suricata-verify/ssh-hassh/input.pcap, packet 25: PTR answered NXDOMAIN with an SOA.
     const NXDOMAIN_SOA: &str = "d9f8858300010000000100000232370130033136380331393207696e2d61646472046172706100000c0001c0110006000100002a300028c011066e6f626f6479096c6f63616c686f7374000000002a000151800000a8c000093a8000002a30";
 
+    /// Every DNS packet of suricata-verify/dns/bug-1158 (an iodine tunnel), compared with what
+    /// Suricata's own test.yaml expects of its EVE output. Suricata lists each TXT
+    /// character-string as an answer of its own; we join a record's strings, so the rdata are
+    /// compared concatenated.
+    #[test]
+    fn agrees_with_suricata_on_a_real_capture() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/corpus/pcap/suricata-verify/dns/bug-1158"
+        );
+        let (Ok(pcap), Ok(yaml)) = (
+            std::fs::read(format!("{dir}/input.pcap")),
+            std::fs::read_to_string(format!("{dir}/test.yaml")),
+        ) else {
+            eprintln!("corpus not found at {dir}; skipped");
+            return;
+        };
+        let capture = pcap_parser::PcapCapture::from_file(&pcap).unwrap();
+        let spec: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        let mut compared = 0;
+        for check in spec["checks"].as_array().unwrap() {
+            let want = &check["filter"]["match"];
+            if want["event_type"] != "dns" {
+                continue;
+            }
+            let n = want["pcap_cnt"].as_u64().unwrap() as usize;
+            let frame = capture.blocks[n - 1].data;
+            // Ethernet, IPv4 with options possible, UDP.
+            assert_eq!(&frame[12..14], &[0x08, 0x00], "packet {n}");
+            let udp = 14 + usize::from(frame[14] & 0x0f) * 4;
+            let m = parse_message(&frame[udp + 8..]).unwrap();
+            let get = |k: &str| want.get(k).cloned();
+            assert_eq!(get("dns.id"), Some(m.header.id.into()), "packet {n}");
+            let kind = if m.header.is_response() {
+                "response"
+            } else {
+                "request"
+            };
+            assert_eq!(get("dns.type"), Some(kind.into()), "packet {n}");
+            assert_eq!(
+                get("dns.queries[0].rrname"),
+                Some(m.questions[0].name.clone().into())
+            );
+            assert_eq!(
+                get("dns.queries[0].rrtype"),
+                Some(m.questions[0].rtype.to_string().into())
+            );
+            if !m.header.is_response() {
+                compared += 1;
+                continue;
+            }
+            assert_eq!(get("dns.rcode"), Some(rcode_name(m.header.rcode()).into()));
+            assert_eq!(
+                get("dns.flags"),
+                Some(format!("{:x}", m.header.flags).into())
+            );
+            assert_eq!(get("dns.rd"), Some(m.header.recursion_desired().into()));
+            assert_eq!(get("dns.ra"), Some(m.header.recursion_available().into()));
+            let mut suricata_rdata = String::new();
+            for i in 0.. {
+                let Some(rdata) = get(&format!("dns.answers[{i}].rdata")) else {
+                    break;
+                };
+                suricata_rdata.push_str(rdata.as_str().unwrap());
+                let name = get(&format!("dns.answers[{i}].rrname")).unwrap();
+                let ttl = get(&format!("dns.answers[{i}].ttl")).unwrap();
+                let rtype = get(&format!("dns.answers[{i}].rrtype")).unwrap();
+                assert!(
+                    m.answers.iter().any(|a| name == a.name.as_str()
+                        && ttl == a.ttl
+                        && rtype == a.rtype.to_string().as_str()),
+                    "packet {n}: answer {i}"
+                );
+            }
+            let ours: String = m.answers.iter().map(|a| a.rdata.to_string()).collect();
+            assert_eq!(ours, suricata_rdata, "packet {n}");
+            for (i, a) in m.authorities.iter().enumerate() {
+                let field = |f: &str| get(&format!("dns.authorities[{i}].{f}"));
+                assert_eq!(field("rrname"), Some(a.name.clone().into()), "packet {n}");
+                assert_eq!(field("rrtype"), Some(a.rtype.to_string().into()));
+                assert_eq!(field("ttl"), Some(a.ttl.into()));
+                assert_eq!(field("rdata"), Some(a.rdata.to_string().into()));
+            }
+            compared += 1;
+        }
+        assert_eq!(compared, 161);
+    }
+
     #[test]
     fn parses_a_real_txt_query() {
         let m = parse_message(&hex(TUNNEL_QUERY)).unwrap();

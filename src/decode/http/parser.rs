@@ -47,27 +47,26 @@ pub enum Method {
 use Method::*;
 
 /// Candidates by first byte, so a payload is compared with at most six names.
-const BY_FIRST_BYTE: [(u8, &[Method]); 14] = [
-    (b'G', &[Get]),
-    (b'H', &[Head]),
-    (b'P', &[Post, Put, Patch, Propfind, Proppatch]),
-    (b'D', &[Delete]),
-    (b'C', &[Connect, Copy, Checkout, Checkin]),
-    (b'O', &[Options, Orderpatch]),
-    (b'T', &[Trace]),
-    (
-        b'M',
-        &[Move, Mkcol, Merge, Mkworkspace, Mkactivity, Mkcalendar],
-    ),
-    (b'L', &[Lock, Label]),
-    (b'U', &[Unlock, Uncheckout, Update, Unbind]),
-    (b'S', &[Search]),
-    (b'R', &[Report, Rebind]),
-    (b'V', &[VersionControl]),
-    (b'A', &[Acl]),
-];
-/// `B` is matched apart to keep the table's shape simple.
-const B_METHODS: &[Method] = &[Bind, BaselineControl];
+fn candidates(first: u8) -> &'static [Method] {
+    match first {
+        b'G' => &[Get],
+        b'H' => &[Head],
+        b'P' => &[Post, Put, Patch, Propfind, Proppatch],
+        b'D' => &[Delete],
+        b'C' => &[Connect, Copy, Checkout, Checkin],
+        b'O' => &[Options, Orderpatch],
+        b'T' => &[Trace],
+        b'M' => &[Move, Mkcol, Merge, Mkworkspace, Mkactivity, Mkcalendar],
+        b'L' => &[Lock, Label],
+        b'U' => &[Unlock, Uncheckout, Update, Unbind],
+        b'S' => &[Search],
+        b'R' => &[Report, Rebind],
+        b'V' => &[VersionControl],
+        b'A' => &[Acl],
+        b'B' => &[Bind, BaselineControl],
+        _ => &[],
+    }
+}
 
 impl Method {
     pub fn as_str(self) -> &'static str {
@@ -112,13 +111,7 @@ impl Method {
     /// The method that `buf` starts with, followed by a space; `None` otherwise. Allocates
     /// nothing and looks at no more than the method's bytes.
     pub fn from_prefix(buf: &[u8]) -> Option<Method> {
-        let first = *buf.first()?;
-        let candidates = if first == b'B' {
-            B_METHODS
-        } else {
-            BY_FIRST_BYTE.iter().find(|(b, _)| *b == first)?.1
-        };
-        candidates.iter().copied().find(|m| {
+        candidates(*buf.first()?).iter().copied().find(|m| {
             let name = m.as_str().as_bytes();
             buf.starts_with(name) && buf.get(name.len()) == Some(&b' ')
         })
