@@ -313,6 +313,83 @@ mod tests {
         assert_eq!(field_name(f::SSH_SOFTWARE), "ssh_software");
     }
 
+    /// Runs every TCP and UDP payload of a corpus capture (Ethernet, IPv4) through `inspect`
+    /// and returns `app_proto: field=value` for each hit, in packet order.
+    fn inspect_capture(path: &str, field: crate::event::FieldId) -> Option<Vec<String>> {
+        let path = format!(
+            "{}/../shared/corpus/pcap/{path}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let Ok(pcap) = std::fs::read(&path) else {
+            eprintln!("corpus not found at {path}; skipped");
+            return None;
+        };
+        let capture = pcap_parser::PcapCapture::from_file(&pcap).unwrap();
+        let mut hits = Vec::new();
+        for block in &capture.blocks {
+            let frame = block.data;
+            if frame[12..14] != [0x08, 0x00] {
+                continue;
+            }
+            let ip = &frame[14..];
+            let ip = &ip[..usize::from(u16::from_be_bytes([ip[2], ip[3]]))];
+            let l4 = &ip[usize::from(ip[0] & 0x0f) * 4..];
+            let (sport, dport) = (
+                u16::from_be_bytes([l4[0], l4[1]]),
+                u16::from_be_bytes([l4[2], l4[3]]),
+            );
+            let payload = match ip[9] {
+                6 => &l4[usize::from(l4[12] >> 4) * 4..],
+                17 => &l4[8..],
+                _ => continue,
+            };
+            if let Some(a) = inspect(ip[9], sport, dport, payload) {
+                let mut fields = Fields::new();
+                a.fill(&mut fields);
+                let v = fields.get(field).map(|v| serde_json::to_string(v).unwrap());
+                hits.push(format!("{}: {}", a.app_proto(), v.unwrap_or_default()));
+            }
+        }
+        Some(hits)
+    }
+
+    #[test]
+    fn finds_exactly_the_protocols_of_real_captures() {
+        let cases = [
+            (
+                "suricata-verify/community-id-ipv4/input.pcap",
+                f::SNI,
+                &["tls: \"ipv4.google.com\""][..],
+            ),
+            (
+                "suricata-verify/eve-metadata/testmyids.pcap",
+                f::C_USERAGENT,
+                &["http: \"curl/7.43.0\""],
+            ),
+            (
+                "suricata-verify/ssh-hassh/input.pcap",
+                f::SSH_SOFTWARE,
+                &[
+                    "ssh: \"OpenSSH_for_Windows_7.7\"",
+                    "ssh: \"OpenSSH_7.4\"",
+                    "dns: ",
+                    "dns: ",
+                ],
+            ),
+        ];
+        for (path, field, want) in cases {
+            if let Some(hits) = inspect_capture(path, field) {
+                assert_eq!(hits, want, "{path}");
+            }
+        }
+        let Some(dns) = inspect_capture("suricata-verify/dns/bug-1158/input.pcap", f::DNS_TYPE)
+        else {
+            return;
+        };
+        // Every one of Suricata's 161 DNS events; the NetBIOS packets on port 137 are not DNS.
+        assert_eq!(dns.len(), 161);
+    }
+
     #[test]
     fn other_payloads_are_turned_away() {
         for (proto, sport, dport, payload) in [
