@@ -384,6 +384,28 @@ mod tests {
         assert_eq!(ja3.hash, "e690df036922288311144cc96acf6515");
     }
 
+    /// OpenSSL 3.0.19 `s_client -servername vigil.example.internal`, captured on loopback with
+    /// tshark, whose JA3 fields give the expected values.
+    #[test]
+    fn ja3_of_an_openssl_hello_matches_tshark() {
+        let buf = hex(concat!(
+            "16030101430100013f03039e385878cb49eeb00b6814d3822cc4b5a04df96acfbf68c60c56f9143e",
+            "59e95320fb47ea20c3d10f60d503e4e14aa674b236fc23d66877322d532da5cab1dbf9dc003e1302",
+            "13031301c02cc030009fcca9cca8ccaac02bc02f009ec024c028006bc023c0270067c00ac0140039",
+            "c009c0130033009d009c003d003c0035002f00ff010000b80000001b0019000016766967696c2e65",
+            "78616d706c652e696e7465726e616c000b000403000102000a00160014001d0017001e0019001801",
+            "000101010201030104002300000016000000170000000d002a002804030503060308070808080908",
+            "0a080b080408050806040105010601030303010302040205020602002b0009080304030303020301",
+            "002d00020101003300260024001d0020d3e7e617ae3f7df19aa8c042135610472e482064c96ad140",
+            "0db1500c0a4ddf70",
+        ));
+        let h = parse_client_hello(&buf).unwrap();
+        assert_eq!(h.sni.as_deref(), Some("vigil.example.internal"));
+        let ja3 = h.ja3().unwrap();
+        assert_eq!(ja3.string, "771,4866-4867-4865-49196-49200-159-52393-52392-52394-49195-49199-158-49188-49192-107-49187-49191-103-49162-49172-57-49161-49171-51-157-156-61-60-53-47-255,0-11-10-35-22-23-13-43-45-51,29-23-30-25-24-256-257-258-259-260,0-1-2");
+        assert_eq!(ja3.hash, "a3afc2c46ba4a7d7fbe1cfb7a3031c2f");
+    }
+
     #[test]
     fn grease_is_recognised_and_left_out_of_ja3() {
         assert!(is_grease(0x0a0a) && is_grease(0xfafa) && is_grease(0x3a3a));
