@@ -164,11 +164,14 @@ pub fn inspect(proto: u8, sport: u16, dport: u16, payload: &[u8]) -> Option<AppD
             .map(AppData::Dns),
         TCP => {
             if dns_port {
-                if let Some(m) = dns::parse_tcp(payload)
+                // Some clients write the length prefix and the message separately, so the
+                // message may come in a segment of its own, without its prefix.
+                let m = dns::parse_tcp(payload)
                     .ok()
                     .and_then(|ms| ms.into_iter().next())
-                    .filter(carries_something)
-                {
+                    .or_else(|| dns::parse_message(payload).ok())
+                    .filter(carries_something);
+                if let Some(m) = m {
                     return Some(AppData::Dns(m));
                 }
             }
@@ -245,6 +248,12 @@ mod tests {
         let mut tcp = vec![0, 49];
         tcp.extend(hex(DNS_QUERY));
         assert!(matches!(inspect(6, 50000, 53, &tcp), Some(AppData::Dns(_))));
+        // The message in a segment after its length prefix.
+        assert_eq!(inspect(6, 50000, 53, &tcp[..2]), None);
+        assert!(matches!(
+            inspect(6, 50000, 53, &tcp[2..]),
+            Some(AppData::Dns(_))
+        ));
         // DNS is only looked for on its ports.
         assert_eq!(inspect(17, 1000, 2000, &hex(DNS_QUERY)), None);
     }
