@@ -66,7 +66,8 @@ impl AppData {
 }
 
 /// `query` is the first question's name, or the list of all names when there are several
-/// (a rule on `query` then matches any of them); `answer`, `rcode` only on responses.
+/// (a rule on `query` then matches any of them); `query_length` is the first name's length as
+/// rendered (escapes included); `answer`, `rcode` only on responses.
 fn fill_dns(m: &dns::Message, fields: &mut Fields) {
     match m.questions.as_slice() {
         [] => {}
