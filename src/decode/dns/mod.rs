@@ -4,6 +4,6 @@
 pub mod parser;
 
 pub use parser::{
-    parse_message, parse_tcp, rcode_name, DnsError, Header, Message, Question, RData, Record,
-    RecordType,
+    opcode_name, parse_header, parse_message, parse_tcp, rcode_name, DnsError, Header, Message,
+    Question, RData, Record, RecordType,
 };
