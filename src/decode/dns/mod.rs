@@ -1,1 +1,9 @@
-//! dns (filled in by its parser).
+//! DNS: queries and answers over UDP and TCP (ports 53 and 5353).
+//!
+//! `parser` reads the wire format; `app` turns a parsed message into `dns` event fields.
+pub mod parser;
+
+pub use parser::{
+    opcode_name, parse_header, parse_message, parse_tcp, rcode_name, DnsError, Header, Message,
+    Question, RData, Record, RecordType,
+};
