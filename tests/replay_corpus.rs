@@ -239,3 +239,82 @@ fn speed_changes_pace_not_output() {
     );
     assert!(paced_time > fast_time);
 }
+
+/// suricata-verify dns/bug-1158: every DNS query Suricata logs is extracted, and responses
+/// carry their rcode.
+#[test]
+fn suricata_dns_bug_1158_queries() {
+    let yaml =
+        std::fs::read_to_string(corpus("pcap/suricata-verify/dns/bug-1158/test.yaml")).unwrap();
+    let want: std::collections::BTreeSet<String> = yaml
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("dns.queries[0].rrname: "))
+        .map(|s| s.trim().trim_matches('\'').trim_matches('"').to_string())
+        .collect();
+    assert!(want.len() > 10, "expected many queries in test.yaml");
+    let evs = events(
+        &[&corpus("pcap/suricata-verify/dns/bug-1158/input.pcap")],
+        &[],
+    );
+    let dns = of_kind(&evs, "dns");
+    let got: std::collections::BTreeSet<String> = dns
+        .iter()
+        .filter_map(|e| e["query"].as_str())
+        .map(String::from)
+        .collect();
+    assert_eq!(got, want);
+    assert!(dns.iter().any(|e| e["dns_type"] == "answer"
+        && e["rcode"] == "NOERROR"
+        && e["record_type"] == "TXT"));
+    assert!(dns.iter().all(|e| e["logsource"]["category"] == "dns"));
+}
+
+/// The TLS flow of community-id-ipv4 is `app_proto: tls` and yields a `tls` event with the
+/// SNI Suricata logs, the same community id, and the JA3 Wireshark computes.
+#[test]
+fn suricata_tls_sni_and_app_proto() {
+    let evs = events(
+        &[&corpus("pcap/suricata-verify/community-id-ipv4/input.pcap")],
+        &["--community-id-seed", "7"],
+    );
+    let tls = of_kind(&evs, "tls");
+    assert_eq!(tls.len(), 1);
+    assert_eq!(tls[0]["sni"], "ipv4.google.com");
+    assert_eq!(tls[0]["tls_version"], "TLS 1.3");
+    assert_eq!(tls[0]["ja3"], "e690df036922288311144cc96acf6515");
+    assert_eq!(tls[0]["community_id"], "1:IwiTNfuO7aCaamMijl+7/X9uLx0=");
+    let flows = of_kind(&evs, "flow");
+    assert_eq!(flows[0]["app_proto"], "tls");
+}
+
+/// testmyids.pcap: the HTTP request curl made, as Sigma's proxy fields, and the flow marked http.
+#[test]
+fn http_request_fields() {
+    let evs = events(
+        &[&corpus("pcap/suricata-verify/eve-metadata/testmyids.pcap")],
+        &[],
+    );
+    let http = of_kind(&evs, "http");
+    assert_eq!(http.len(), 1);
+    let h = http[0];
+    assert_eq!(h["logsource"]["category"], "proxy");
+    assert_eq!(h["cs-method"], "GET");
+    assert_eq!(h["c-uri"], "/");
+    assert_eq!(h["cs-host"], "www.testmyids.com");
+    assert_eq!(h["c-useragent"], "curl/7.43.0");
+    assert_eq!(h["http.user_agent"], "curl/7.43.0");
+    assert_eq!(of_kind(&evs, "flow")[0]["app_proto"], "http");
+}
+
+/// SSH banners of both sides annotate the flow (suricata-verify ssh-hassh).
+#[test]
+fn ssh_banners_annotate_flows() {
+    let evs = events(&[&corpus("pcap/suricata-verify/ssh-hassh/input.pcap")], &[]);
+    let ssh = of_kind(&evs, "flow")
+        .into_iter()
+        .filter(|f| f["app_proto"] == "ssh")
+        .collect::<Vec<_>>();
+    assert_eq!(ssh.len(), 1);
+    assert_eq!(ssh[0]["ssh_client"], "SSH-2.0-OpenSSH_for_Windows_7.7");
+    assert_eq!(ssh[0]["ssh_server"], "SSH-2.0-OpenSSH_7.4");
+}
