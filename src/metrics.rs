@@ -107,6 +107,37 @@ pub static FRAGMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         &["attributed"],
     )
 });
+/// Flow records decoded from NetFlow, IPFIX and sFlow exports, by source and format.
+pub static FLOW_EXPORT_RECORDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_flow_export_records_total",
+        "Flow records decoded from exports (sFlow: packet samples), by source and format.",
+        &["source", "format"],
+    )
+});
+/// NetFlow v9 and IPFIX templates known, over all exporters.
+pub static FLOW_EXPORT_TEMPLATES: LazyLock<IntGauge> = LazyLock::new(|| {
+    gauge(
+        "vigil_flow_export_templates",
+        "NetFlow v9 and IPFIX templates known.",
+    )
+});
+/// Data sets that arrived before their template: buffered, decoded late, or dropped. Counted
+/// per set because without the template the number of records is unknown.
+pub static FLOW_EXPORT_SETS_WITHOUT_TEMPLATE: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_flow_export_sets_without_template_total",
+        "NetFlow v9/IPFIX data sets that arrived before their template, by outcome.",
+        &["outcome"],
+    )
+});
+/// sFlow counter samples received (counted, not decoded further).
+pub static SFLOW_COUNTER_SAMPLES: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "vigil_sflow_counter_samples_total",
+        "sFlow counter samples received.",
+    )
+});
 /// Build information; the value is always 1.
 pub static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge_vec(

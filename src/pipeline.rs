@@ -13,6 +13,7 @@ use crate::decode::Decoded;
 use crate::event::{Event, Timestamp};
 use crate::flow::{Emit, FlowConfig, FlowTable, Packet};
 use crate::metrics;
+use crate::source::netflow::{DecoderConfig, FlowExportDecoder};
 
 const SEC: i64 = 1_000_000_000;
 
@@ -135,6 +136,10 @@ impl Pipeline {
             packets: 0,
             bytes: 0,
             decode_errors: Vec::new(),
+            exports: FlowExportDecoder::new(DecoderConfig {
+                community_id_seed: self.cfg.flow.community_id_seed,
+                ..DecoderConfig::default()
+            }),
         }
     }
 
@@ -166,6 +171,8 @@ pub struct PacketInput {
     packets: u64,
     bytes: u64,
     decode_errors: Vec<(&'static str, u64)>,
+    /// Flow exports (NetFlow, IPFIX, sFlow) found in the packets; see `push_decoded`.
+    exports: FlowExportDecoder,
 }
 
 /// Shard of a packet: a mix of its two addresses (in either order) and VNI, so both
@@ -190,6 +197,11 @@ impl PacketInput {
     /// Turns a decoded frame into the records the flow layer needs: the packet, and for a
     /// tunnelled packet also the outer packet of the tunnel's own flow.
     pub fn push_decoded(&mut self, ts: Timestamp, d: &Decoded<'_>) {
+        // A flow export to a NetFlow/IPFIX/sFlow port also yields the flows it reports (events
+        // sent as they are); the export datagram itself is still tracked as a UDP flow below.
+        if let Some(Ok(evs)) = self.exports.captured(ts, d) {
+            self.push_events(evs);
+        }
         let app = if d.payload.is_empty() {
             None
         } else {
@@ -293,6 +305,7 @@ impl PacketInput {
         metrics::BYTES
             .with_label_values(&[self.source])
             .inc_by(std::mem::take(&mut self.bytes));
+        self.exports.publish(self.source);
         for (layer, n) in self.decode_errors.drain(..) {
             metrics::DECODE_ERRORS
                 .with_label_values(&[self.source, layer])

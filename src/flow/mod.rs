@@ -284,7 +284,8 @@ impl Flow {
     }
 }
 
-fn proto_name(p: u8, v6: bool) -> Value {
+/// The `proto` field's value for an IP protocol number.
+pub fn proto_name(p: u8, v6: bool) -> Value {
     match p {
         6 => Value::static_str("tcp"),
         17 => Value::static_str("udp"),
@@ -298,7 +299,8 @@ fn proto_name(p: u8, v6: bool) -> Value {
     }
 }
 
-fn flag_letters(flags: u8) -> Value {
+/// TCP flags as the letters `FSRPAUEC`, in that order.
+pub fn flag_letters(flags: u8) -> Value {
     const L: [(u8, char); 8] = [
         (0x01, 'F'),
         (0x02, 'S'),

@@ -1,3 +1,5 @@
 //! Sources: one file per way events come in. A source reads and frames its input; it never
 //! decodes rules or touches the store.
+pub mod netflow;
 pub mod pcap;
+pub mod sflow;
