@@ -669,3 +669,280 @@ impl FlowExportDecoder {
         Some(self.datagram(t.src, ts, d.payload, &mut out).map(|_| out))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{f, Value};
+
+    const EXP: &str = "10.9.9.9";
+    const SEC: i64 = 1_000_000_000;
+
+    fn exporter() -> IpAddr {
+        EXP.parse().unwrap()
+    }
+
+    fn set(id: u16, body: &[u8]) -> Vec<u8> {
+        let mut s = id.to_be_bytes().to_vec();
+        s.extend_from_slice(&((body.len() + 4) as u16).to_be_bytes());
+        s.extend_from_slice(body);
+        s
+    }
+
+    fn ipfix(domain: u32, export_time: u32, sets: &[Vec<u8>]) -> Vec<u8> {
+        let body: Vec<u8> = sets.concat();
+        let mut m = vec![0, 10];
+        m.extend_from_slice(&((body.len() + 16) as u16).to_be_bytes());
+        m.extend_from_slice(&export_time.to_be_bytes());
+        m.extend_from_slice(&7u32.to_be_bytes());
+        m.extend_from_slice(&domain.to_be_bytes());
+        m.extend_from_slice(&body);
+        m
+    }
+
+    fn v9(uptime: u32, secs: u32, source: u32, sets: &[Vec<u8>]) -> Vec<u8> {
+        let mut m = vec![0, 9, 0, sets.len() as u8];
+        for x in [uptime, secs, 1, source] {
+            m.extend_from_slice(&x.to_be_bytes());
+        }
+        m.extend_from_slice(&sets.concat());
+        m
+    }
+
+    fn template(id: u16, fields: &[(u16, u16)]) -> Vec<u8> {
+        let mut t = id.to_be_bytes().to_vec();
+        t.extend_from_slice(&(fields.len() as u16).to_be_bytes());
+        for (ty, len) in fields {
+            t.extend_from_slice(&ty.to_be_bytes());
+            t.extend_from_slice(&len.to_be_bytes());
+        }
+        t
+    }
+
+    /// src, dst, sport, dport, proto, packets (4), octets (4), tcp flags, then two times.
+    const FLOW: [(u16, u16); 10] = [
+        (8, 4),
+        (12, 4),
+        (7, 2),
+        (11, 2),
+        (4, 1),
+        (2, 4),
+        (1, 4),
+        (6, 1),
+        (152, 8),
+        (153, 8),
+    ];
+
+    fn flow(src: [u8; 4], sport: u16, pkts: u32, bytes: u32, t0: u64, t1: u64) -> Vec<u8> {
+        let mut r = src.to_vec();
+        r.extend_from_slice(&[10, 0, 0, 2]);
+        r.extend_from_slice(&sport.to_be_bytes());
+        r.extend_from_slice(&443u16.to_be_bytes());
+        r.push(6);
+        r.extend_from_slice(&pkts.to_be_bytes());
+        r.extend_from_slice(&bytes.to_be_bytes());
+        r.push(0x1b);
+        r.extend_from_slice(&t0.to_be_bytes());
+        r.extend_from_slice(&t1.to_be_bytes());
+        r
+    }
+
+    fn run(d: &mut FlowExportDecoder, ts: i64, msg: &[u8]) -> (Vec<Event>, Stats) {
+        let mut out = Vec::new();
+        let st = d
+            .datagram(exporter(), Timestamp(ts), msg, &mut out)
+            .unwrap();
+        (out, st)
+    }
+
+    #[test]
+    fn ipfix_record_becomes_a_flow_event_with_packet_flow_fields() {
+        let mut d = FlowExportDecoder::default();
+        let t0 = 1_700_000_000_000u64;
+        let msg = ipfix(
+            1,
+            1_700_000_010,
+            &[
+                set(2, &template(300, &FLOW)),
+                set(300, &flow([10, 0, 0, 1], 40000, 12, 3400, t0, t0 + 2500)),
+            ],
+        );
+        let (evs, st) = run(&mut d, 0, &msg);
+        assert_eq!((st.ipfix_records, st.templates_learned), (1, 1));
+        let e = &evs[0];
+        assert_eq!(
+            e.get(f::SRC_IP),
+            Some(&Value::Ip("10.0.0.1".parse().unwrap()))
+        );
+        assert_eq!(e.get(f::DST_PORT), Some(&Value::Int(443)));
+        assert_eq!(e.get(f::PROTO), Some(&Value::from("tcp")));
+        assert_eq!(e.get(f::PKTS_TOSERVER), Some(&Value::Int(12)));
+        assert_eq!(e.get(f::BYTES_TOSERVER), Some(&Value::Int(3400)));
+        assert_eq!(e.get(f::PKTS_TOCLIENT), Some(&Value::Int(0)));
+        assert_eq!(e.get(f::TCP_FLAGS), Some(&Value::from("FSPA")));
+        assert_eq!(e.get(f::DURATION), Some(&Value::Float(2.5)));
+        assert_eq!(e.get(f::EXPORTER), Some(&Value::Ip(exporter())));
+        assert_eq!(e.ts, Timestamp((t0 as i64 + 2500) * 1_000_000));
+        assert!(matches!(e.get(f::START), Some(Value::Time(_))));
+        assert!(e
+            .get_str(f::COMMUNITY_ID)
+            .is_some_and(|c| c.starts_with("1:")));
+    }
+
+    #[test]
+    fn data_before_its_template_waits_then_decodes() {
+        let mut d = FlowExportDecoder::default();
+        let data = ipfix(1, 0, &[set(300, &flow([10, 0, 0, 1], 1, 1, 60, 0, 0))]);
+        let (evs, st) = run(&mut d, 0, &data);
+        assert!(evs.is_empty());
+        assert_eq!((st.sets_buffered, d.pending()), (1, 1));
+        // Another domain's template does not release it; its own does.
+        let (evs, _) = run(&mut d, SEC, &ipfix(2, 0, &[set(2, &template(300, &FLOW))]));
+        assert!(evs.is_empty());
+        let (evs, st) = run(
+            &mut d,
+            2 * SEC,
+            &ipfix(1, 0, &[set(2, &template(300, &FLOW))]),
+        );
+        assert_eq!((evs.len(), st.sets_decoded_late, d.pending()), (1, 1, 0));
+    }
+
+    #[test]
+    fn data_without_template_is_dropped_after_its_time() {
+        let mut d = FlowExportDecoder::default();
+        let data = ipfix(1, 0, &[set(300, &flow([10, 0, 0, 1], 1, 1, 60, 0, 0))]);
+        run(&mut d, 0, &data);
+        run(&mut d, 30 * SEC, &data);
+        let (_, st) = run(&mut d, 61 * SEC, &ipfix(1, 0, &[]));
+        assert_eq!((st.sets_dropped, d.pending()), (1, 1));
+        // And the buffer is bounded in sets.
+        let mut small = FlowExportDecoder::new(DecoderConfig {
+            pending_sets: 2,
+            ..DecoderConfig::default()
+        });
+        let dropped: u64 = (0..5)
+            .map(|i| run(&mut small, i, &data).1.sets_dropped)
+            .sum();
+        assert_eq!((dropped, small.pending()), (3, 2));
+    }
+
+    #[test]
+    fn withdrawn_template_is_forgotten() {
+        let mut d = FlowExportDecoder::default();
+        run(&mut d, 0, &ipfix(1, 0, &[set(2, &template(300, &FLOW))]));
+        assert_eq!(d.templates(), 1);
+        let (_, st) = run(&mut d, 0, &ipfix(1, 0, &[set(2, &[1, 44, 0, 0])]));
+        assert_eq!((st.templates_withdrawn, d.templates()), (1, 0));
+        let data = ipfix(1, 0, &[set(300, &flow([10, 0, 0, 1], 1, 1, 60, 0, 0))]);
+        assert_eq!(run(&mut d, 0, &data).1.sets_buffered, 1);
+    }
+
+    #[test]
+    fn options_sampling_interval_scales_counts() {
+        let mut d = FlowExportDecoder::default();
+        // Options template 400: scope observationDomainId (149), samplingInterval (34).
+        let mut opt = vec![1, 144, 0, 2, 0, 1];
+        opt.extend_from_slice(&[0, 149, 0, 4, 0, 34, 0, 4]);
+        let mut opt_data = 1u32.to_be_bytes().to_vec();
+        opt_data.extend_from_slice(&100u32.to_be_bytes());
+        let msg = ipfix(
+            1,
+            0,
+            &[
+                set(3, &opt),
+                set(400, &opt_data),
+                set(2, &template(300, &FLOW)),
+                set(300, &flow([10, 0, 0, 1], 1, 3, 180, 0, 0)),
+            ],
+        );
+        let (evs, st) = run(&mut d, 0, &msg);
+        assert_eq!(st.options_records, 1);
+        assert_eq!(evs[0].get(f::PKTS_TOSERVER), Some(&Value::Int(300)));
+        assert_eq!(evs[0].get(f::BYTES_TOSERVER), Some(&Value::Int(18_000)));
+    }
+
+    #[test]
+    fn v9_switched_times_are_relative_to_the_exporters_boot() {
+        let mut d = FlowExportDecoder::default();
+        // FIRST/LAST_SWITCHED instead of absolute times.
+        let mut fields = FLOW[..8].to_vec();
+        fields.extend_from_slice(&[(22, 4), (21, 4)]);
+        let mut rec = flow([10, 0, 0, 1], 1, 1, 60, 0, 0)[..22].to_vec();
+        rec.extend_from_slice(&9_000u32.to_be_bytes());
+        rec.extend_from_slice(&9_500u32.to_be_bytes());
+        // Uptime 10 s at 1,700,000,000: booted at 1,699,999,990.
+        let msg = v9(
+            10_000,
+            1_700_000_000,
+            0,
+            &[set(0, &template(256, &fields)), set(256, &rec)],
+        );
+        let (evs, st) = run(&mut d, 0, &msg);
+        assert_eq!(st.v9_records, 1);
+        assert_eq!(evs[0].ts, Timestamp(1_699_999_999_500 * 1_000_000));
+        assert_eq!(
+            evs[0].get(f::START),
+            Some(&Value::Time(Timestamp(1_699_999_999_000 * 1_000_000)))
+        );
+    }
+
+    #[test]
+    fn hostile_datagrams_are_errors_with_offsets() {
+        let mut d = FlowExportDecoder::default();
+        let mut out = Vec::new();
+        let good = ipfix(1, 0, &[set(2, &template(300, &FLOW))]);
+        for cut in 0..good.len() {
+            let _ = d.datagram(exporter(), Timestamp(0), &good[..cut], &mut out);
+        }
+        let mut bad = good.clone();
+        bad[18] = 0; // set length 0..
+        bad[19] = 2;
+        let e = d
+            .datagram(exporter(), Timestamp(0), &bad, &mut out)
+            .unwrap_err();
+        assert_eq!((e.format, e.offset), ("ipfix", 18));
+        let e = d
+            .datagram(exporter(), Timestamp(0), b"hello", &mut out)
+            .unwrap_err();
+        assert_eq!(e.offset, 0);
+    }
+
+    #[test]
+    fn sflow_flow_sample_is_a_scaled_flow_and_counters_are_counted() {
+        let be = |v: &[u32]| v.iter().flat_map(|x| x.to_be_bytes()).collect::<Vec<u8>>();
+        // Ethernet + IPv4 + TCP SYN 10.0.0.1:40000 -> 10.0.0.2:80, padded to 56 bytes.
+        let mut hdr = vec![0u8; 12];
+        hdr.extend_from_slice(&[8, 0, 0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0]);
+        hdr.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        hdr.extend_from_slice(&[0x9c, 0x40, 0, 80, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 2]);
+        hdr.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0, 0, 0]);
+        let mut rec = be(&[1, 1514, 4, 54]);
+        rec.extend_from_slice(&hdr);
+        let mut sample = be(&[1, 3, 512, 10_000, 0, 1, 2, 1, 1, rec.len() as u32]);
+        sample.extend_from_slice(&rec);
+        let mut dgram = be(&[5, 1, 0x0a09_0909, 0, 1, 1000, 2, 1, sample.len() as u32]);
+        dgram.extend_from_slice(&sample);
+        dgram.extend_from_slice(&be(&[2, 24, 1, 3, 1, 1, 4, 0]));
+        let mut d = FlowExportDecoder::default();
+        let mut out = Vec::new();
+        let st = d
+            .datagram(
+                "192.0.2.1".parse().unwrap(),
+                Timestamp(5 * SEC),
+                &dgram,
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!((st.sflow_samples, st.sflow_counter_samples), (1, 1));
+        let e = &out[0];
+        assert_eq!(e.get(f::DST_PORT), Some(&Value::Int(80)));
+        assert_eq!(e.get(f::PKTS_TOSERVER), Some(&Value::Int(512)));
+        assert_eq!(e.get(f::BYTES_TOSERVER), Some(&Value::Int(1514 * 512)));
+        assert_eq!(e.get(f::TCP_FLAGS), Some(&Value::from("S")));
+        // The exporter is the agent named in the datagram.
+        assert_eq!(e.get(f::EXPORTER), Some(&Value::Ip(exporter())));
+        for cut in 0..dgram.len() {
+            let _ = d.datagram(exporter(), Timestamp(0), &dgram[..cut], &mut out);
+        }
+    }
+}
