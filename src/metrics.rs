@@ -138,6 +138,14 @@ pub static SFLOW_COUNTER_SAMPLES: LazyLock<IntCounter> = LazyLock::new(|| {
         "sFlow counter samples received.",
     )
 });
+/// Datagrams the kernel dropped on a listening socket (receive buffer full), where readable.
+pub static KERNEL_DROPS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_kernel_drops_total",
+        "Datagrams dropped by the kernel on a listening socket, by source (Linux only).",
+        &["source"],
+    )
+});
 /// Build information; the value is always 1.
 pub static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge_vec(

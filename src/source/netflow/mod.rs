@@ -541,10 +541,14 @@ fn resolve(raw: Raw, base_ms: Option<i64>, domain_sampling: u64) -> FlowRecord {
     let mut r = raw.rec;
     if let Some(b) = base_ms {
         if r.start.is_none() {
-            r.start = raw.first_up.map(|v| record::from_millis(b + v as i64));
+            r.start = raw
+                .first_up
+                .map(|v| record::from_millis(b.saturating_add(v as i64)));
         }
         if r.end.is_none() {
-            r.end = raw.last_up.map(|v| record::from_millis(b + v as i64));
+            r.end = raw
+                .last_up
+                .map(|v| record::from_millis(b.saturating_add(v as i64)));
         }
     }
     if rate > 1 {
@@ -616,6 +620,7 @@ pub fn serve_udp(
 ) -> std::io::Result<Stats> {
     let mut buf = vec![0u8; 65_536];
     let mut total = Stats::default();
+    let mut drops = KernelDrops::new(socket);
     if socket.read_timeout()?.is_none() {
         socket.set_read_timeout(Some(Duration::from_millis(200)))?;
     }
@@ -629,6 +634,7 @@ pub fn serve_udp(
                 ) =>
             {
                 decoder.publish("netflow");
+                drops.publish("netflow");
                 continue;
             }
             Err(e) => return Err(e),
@@ -646,7 +652,59 @@ pub fn serve_udp(
         }
     }
     decoder.publish("netflow");
+    drops.publish("netflow");
     Ok(total)
+}
+
+/// Datagrams the kernel dropped on a socket (its receive buffer was full), read from the
+/// `drops` column of /proc/net/udp{,6} by the socket's inode; nothing where that is not
+/// readable (other systems, restricted /proc).
+struct KernelDrops {
+    inode: Option<u64>,
+    seen: u64,
+}
+
+impl KernelDrops {
+    fn new(socket: &UdpSocket) -> KernelDrops {
+        #[cfg(target_os = "linux")]
+        let inode = {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd()))
+                .ok()
+                .map(|m| m.ino())
+        };
+        #[cfg(not(target_os = "linux"))]
+        let inode = {
+            let _ = socket;
+            None
+        };
+        KernelDrops { inode, seen: 0 }
+    }
+
+    fn read(&self) -> Option<u64> {
+        let inode = self.inode?.to_string();
+        ["/proc/net/udp", "/proc/net/udp6"].iter().find_map(|path| {
+            let text = std::fs::read_to_string(path).ok()?;
+            text.lines().skip(1).find_map(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                (cols.get(9) == Some(&inode.as_str()))
+                    .then(|| cols.last()?.parse::<u64>().ok())
+                    .flatten()
+            })
+        })
+    }
+
+    fn publish(&mut self, source: &str) {
+        if let Some(n) = self.read() {
+            if n > self.seen {
+                metrics::KERNEL_DROPS
+                    .with_label_values(&[source])
+                    .inc_by(n - self.seen);
+            }
+            self.seen = n;
+        }
+    }
 }
 
 impl FlowExportDecoder {
@@ -944,5 +1002,12 @@ mod tests {
         for cut in 0..dgram.len() {
             let _ = d.datagram(exporter(), Timestamp(0), &dgram[..cut], &mut out);
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn kernel_drops_are_read_for_our_socket() {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_eq!(KernelDrops::new(&sock).read(), Some(0));
     }
 }

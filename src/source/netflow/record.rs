@@ -80,7 +80,7 @@ impl FlowRecord {
         }
         fs.push(f::START, start);
         fs.push(f::END, end);
-        fs.push(f::DURATION, (end.0 - start.0) as f64 / 1e9);
+        fs.push(f::DURATION, end.0.saturating_sub(start.0) as f64 / 1e9);
         fs.push(f::EXPORTER, exporter);
         Some(ev)
     }

@@ -253,7 +253,7 @@ impl Raw {
         }
         // PSAMP: `interval` packets selected, then `space` skipped.
         let i = self.packet_interval.filter(|&i| i > 0)?;
-        Some((i + self.packet_space.unwrap_or(0)) / i)
+        Some(i.saturating_add(self.packet_space.unwrap_or(0)) / i)
     }
 }
 
