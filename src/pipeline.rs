@@ -71,7 +71,9 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn start(cfg: PipelineConfig, enricher: Enricher, mut sink: Box<dyn Sink>) -> Pipeline {
         metrics::init();
-        let (out_tx, out_rx) = bounded::<Vec<Event>>(cfg.queue);
+        // Events are far larger than packets; a short output queue bounds the memory in flight
+        // when a million flows expire at once.
+        let (out_tx, out_rx) = bounded::<Vec<Event>>((cfg.queue / 8).max(2));
         let mut shards = Vec::new();
         let mut workers = Vec::new();
         let batch = cfg.batch;
