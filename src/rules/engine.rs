@@ -57,6 +57,14 @@ impl Engine {
         }
     }
 
+    /// Switches to a reloaded rule set. Correlation state is dropped (rule indices change);
+    /// open suppression windows are closed first so their counts are not lost.
+    pub fn set_rules(&mut self, rules: Arc<RuleSet>, out: &mut Vec<Alert>) {
+        self.suppress.expire(None, out);
+        self.publish();
+        *self = Engine::new(rules);
+    }
+
     /// The rule set this engine runs.
     pub fn rules(&self) -> &Arc<RuleSet> {
         &self.rules

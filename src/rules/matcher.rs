@@ -17,7 +17,6 @@ use crate::event::{Event, FieldId, Fields, Value};
 pub struct FieldPath {
     pub flat: FieldId,
     pub path: Option<Box<[FieldId]>>,
-    pub name: Box<str>,
 }
 
 impl FieldPath {
@@ -26,11 +25,7 @@ impl FieldPath {
         let path = name
             .contains('.')
             .then(|| name.split('.').map(crate::event::intern).collect());
-        FieldPath {
-            flat,
-            path,
-            name: name.into(),
-        }
+        FieldPath { flat, path }
     }
 
     /// Calls `f` on each value at this path (lists fan out) until it returns true.

@@ -412,6 +412,13 @@ impl RuleSet {
         &self.opts
     }
 
+    /// For events of logsource `ls`: how many detection rules apply, and how many of those the
+    /// literal prefilter cannot screen (they are evaluated for every event).
+    pub fn prefilter_stats(&self, ls: &LogSource) -> (usize, usize) {
+        let v = self.view(ls);
+        (v.rules.len(), v.prefilter.unfiltered)
+    }
+
     /// The rules that apply to events of logsource `ls`, with their prefilter (built once).
     pub(crate) fn view(&self, ls: &LogSource) -> Arc<View> {
         let key: LsKey = if self.opts.logsource_any {

@@ -108,11 +108,9 @@ impl Suppressor {
         }
     }
 
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.windows.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.windows.is_empty()
     }
 }
 
