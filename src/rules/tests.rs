@@ -461,3 +461,10 @@ fn spec_test_rules_load() {
         assert_eq!(set.len(), 1, "{}", file.display());
     }
 }
+
+#[test]
+fn shipped_rules_pass_their_tests() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules");
+    assert_eq!(cli::check(std::slice::from_ref(&dir)), 0);
+    assert_eq!(cli::test(&[dir]), 0);
+}
