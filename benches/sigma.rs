@@ -34,8 +34,14 @@ fn peak_rss_kb() -> u64 {
 
 fn to_event(line: &str) -> Option<Event> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let Value::Map(fields) = Value::from_json(v) else { return None };
-    let mut ev = Event::new(Timestamp(0), Kind::Log, LogSource::product_service("linux", "auditd"));
+    let Value::Map(fields) = Value::from_json(v) else {
+        return None;
+    };
+    let mut ev = Event::new(
+        Timestamp(0),
+        Kind::Log,
+        LogSource::product_service("linux", "auditd"),
+    );
     ev.fields = fields;
     Some(ev)
 }
@@ -133,13 +139,21 @@ fn run_rsigma(rules: &Path, events: &Path) -> Option<Peer> {
             .and_then(|p| p.split_whitespace().next())
             .and_then(|x| x.parse().ok())
             .unwrap_or(0),
-        None => out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64,
+        None => out
+            .stdout
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count() as u64,
     };
     let peak_kb = std::fs::read_to_string(&time_out)
         .ok()
         .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()))
         .unwrap_or(0);
-    Some(Peer { matches, secs, peak_kb })
+    Some(Peer {
+        matches,
+        secs,
+        peak_kb,
+    })
 }
 
 fn which(name: &str) -> Option<PathBuf> {
@@ -179,7 +193,11 @@ fn report(label: &str, rules: &Path, events: &Path, with_peer: bool) {
                 "  ratio : {:.1}x evaluating, {:.1}x with parsing; matches {}",
                 eval_rate / rate,
                 total_rate / rate,
-                if p.matches == v.matches { "equal" } else { "DIFFER" }
+                if p.matches == v.matches {
+                    "equal"
+                } else {
+                    "DIFFER"
+                }
             );
         }
         None => println!("  rsigma: not on PATH (cargo install rsigma@0.23.0 --locked)"),
@@ -187,14 +205,20 @@ fn report(label: &str, rules: &Path, events: &Path, with_peer: bool) {
 }
 
 fn main() {
-    let n: usize = env_or("SIGMA_BENCH_EVENTS", "200000").parse().unwrap_or(200_000);
+    let n: usize = env_or("SIGMA_BENCH_EVENTS", "200000")
+        .parse()
+        .unwrap_or(200_000);
     let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/sigma/rules");
-    let rules = PathBuf::from(env_or("SIGMA_BENCH_RULES", &corpus.join("linux").to_string_lossy()));
+    let rules = PathBuf::from(env_or(
+        "SIGMA_BENCH_RULES",
+        &corpus.join("linux").to_string_lossy(),
+    ));
     let all = PathBuf::from(env_or("SIGMA_BENCH_ALL", &corpus.to_string_lossy()));
     let with_peer = env_or("SIGMA_BENCH_RSIGMA", "1") != "0";
     let events = std::env::temp_dir().join(format!("vigil-sigma-bench-{n}.ndjson"));
     if !events.exists() {
-        let f = std::fs::File::create(&events).unwrap_or_else(|e| panic!("{}: {e}", events.display()));
+        let f =
+            std::fs::File::create(&events).unwrap_or_else(|e| panic!("{}: {e}", events.display()));
         let mut w = BufWriter::new(f);
         let bad = auditd_events::write_events(&mut w, n, 0x5eed).unwrap_or(0);
         drop(w);

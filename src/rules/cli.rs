@@ -61,7 +61,13 @@ pub fn test(paths: &[PathBuf]) -> i32 {
                 println!("ok   {}:{} {}", case.file.display(), case.line, case.name);
             } else {
                 failed += 1;
-                println!("FAIL {}:{} {}: {}", case.file.display(), case.line, case.name, o.detail);
+                println!(
+                    "FAIL {}:{} {}: {}",
+                    case.file.display(),
+                    case.line,
+                    case.name,
+                    o.detail
+                );
             }
         }
     }
@@ -73,11 +79,15 @@ pub fn test(paths: &[PathBuf]) -> i32 {
 pub fn list(paths: &[PathBuf]) -> i32 {
     let (set, report) = RuleSet::load_lenient(paths, &LoadOptions::default());
     for r in set.rules() {
-        let ls = [&r.logsource.category, &r.logsource.product, &r.logsource.service]
-            .iter()
-            .filter_map(|x| x.as_deref())
-            .collect::<Vec<_>>()
-            .join("/");
+        let ls = [
+            &r.logsource.category,
+            &r.logsource.product,
+            &r.logsource.service,
+        ]
+        .iter()
+        .filter_map(|x| x.as_deref())
+        .collect::<Vec<_>>()
+        .join("/");
         let kind = match r.kind {
             RuleKind::Detection => "detection",
             RuleKind::Correlation => "correlation",
@@ -92,7 +102,10 @@ pub fn list(paths: &[PathBuf]) -> i32 {
         );
     }
     if !report.errors.is_empty() {
-        eprintln!("{} problem(s); run `vigil rules check` for details", report.errors.len());
+        eprintln!(
+            "{} problem(s); run `vigil rules check` for details",
+            report.errors.len()
+        );
         return 1;
     }
     0

@@ -169,7 +169,12 @@ fn string_pattern(s: &str, op: StrOp, wildcards: bool, ci: bool) -> Result<Patte
     };
     if let Some(op) = simple {
         let (text, ascii) = fold(segs.first().copied().unwrap_or(""), ci);
-        return Ok(Pattern::Str { op, text, ci, ascii });
+        return Ok(Pattern::Str {
+            op,
+            text,
+            ci,
+            ascii,
+        });
     }
     let ascii = segs.iter().all(|s| s.is_ascii());
     Ok(Pattern::Glob {
@@ -184,7 +189,9 @@ fn string_pattern(s: &str, op: StrOp, wildcards: bool, ci: bool) -> Result<Patte
 fn flags_of(mods: &[Modifier]) -> Result<Flags, String> {
     let mut f = Flags::default();
     let set_op = |f: &mut Flags, op: StrOp, name: &str| match f.op {
-        Some(_) => Err(format!("'|{name}' combined with another of contains/startswith/endswith; keep one")),
+        Some(_) => Err(format!(
+            "'|{name}' combined with another of contains/startswith/endswith; keep one"
+        )),
         None => {
             f.op = Some(op);
             Ok(())
@@ -228,12 +235,18 @@ fn flags_of(mods: &[Modifier]) -> Result<Flags, String> {
     if (f.re_i || f.re_m || f.re_s) && !f.re {
         return Err("'|i', '|m' and '|s' are flags of '|re'; add '|re' before them".into());
     }
-    let kinds = [f.re, f.cidr, f.exists, f.cmp.is_some()].iter().filter(|x| **x).count();
+    let kinds = [f.re, f.cidr, f.exists, f.cmp.is_some()]
+        .iter()
+        .filter(|x| **x)
+        .count();
     if kinds > 1 {
         return Err("re, cidr, exists and gt/gte/lt/lte cannot be combined in one item".into());
     }
     if kinds == 1 && f.op.is_some() {
-        return Err("contains/startswith/endswith do not combine with re, cidr, exists or gt/gte/lt/lte".into());
+        return Err(
+            "contains/startswith/endswith do not combine with re, cidr, exists or gt/gte/lt/lte"
+                .into(),
+        );
     }
     Ok(f)
 }
@@ -262,7 +275,9 @@ fn transform(value: &str, mods: &[Modifier]) -> Result<(Vec<String>, bool), Stri
             }
             Modifier::Base64Offset => {
                 encoded = true;
-                vals.iter().flat_map(|v| modifier::base64offset(v)).collect()
+                vals.iter()
+                    .flat_map(|v| modifier::base64offset(v))
+                    .collect()
             }
             _ => continue,
         };
@@ -283,7 +298,9 @@ fn expand(value: &str, ctx: &CompileContext<'_>) -> Result<Vec<String>, String> 
     let mut out = vec![String::new()];
     let mut rest = value;
     while let Some(start) = rest.find('%') {
-        let Some(len) = rest[start + 1..].find('%') else { break };
+        let Some(len) = rest[start + 1..].find('%') else {
+            break;
+        };
         let name = &rest[start + 1..start + 1 + len];
         let Some(list) = ctx.placeholders.get(name) else {
             return Err(format!(
@@ -298,7 +315,9 @@ fn expand(value: &str, ctx: &CompileContext<'_>) -> Result<Vec<String>, String> 
             }
         }
         if next.len() > 100_000 {
-            return Err(format!("placeholder expansion of {value:?} makes over 100000 values"));
+            return Err(format!(
+                "placeholder expansion of {value:?} makes over 100000 values"
+            ));
         }
         out = next;
         rest = &rest[start + len + 2..];
@@ -313,7 +332,11 @@ fn compile_item(item: &Item, ctx: &CompileContext<'_>) -> Result<CItem, String> 
     let f = flags_of(&item.modifiers)?;
     let target = match &item.field {
         Some(name) => {
-            let name = if ctx.map_fields { fieldmap::canonical(name) } else { name };
+            let name = if ctx.map_fields {
+                fieldmap::canonical(name)
+            } else {
+                name
+            };
             Target::Field(FieldPath::new(name))
         }
         None => Target::Keyword,
@@ -344,7 +367,10 @@ fn compile_item(item: &Item, ctx: &CompileContext<'_>) -> Result<CItem, String> 
             let n = match v {
                 RawValue::Int(i) => *i as f64,
                 RawValue::Float(x) => *x,
-                RawValue::Str(s) => s.trim().parse().map_err(|_| format!("'{s}' is not a number, as gt/gte/lt/lte need"))?,
+                RawValue::Str(s) => s
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("'{s}' is not a number, as gt/gte/lt/lte need"))?,
                 _ => return Err("gt/gte/lt/lte need a number".into()),
             };
             patterns.push(Pattern::Num(cmp, n));
@@ -360,7 +386,11 @@ fn compile_item(item: &Item, ctx: &CompileContext<'_>) -> Result<CItem, String> 
             continue;
         }
         if f.fieldref {
-            let name = if ctx.map_fields { fieldmap::canonical(&text) } else { &text };
+            let name = if ctx.map_fields {
+                fieldmap::canonical(&text)
+            } else {
+                &text
+            };
             patterns.push(Pattern::FieldRef {
                 field: FieldPath::new(name),
                 op: f.op.unwrap_or(StrOp::Exact),
@@ -375,16 +405,33 @@ fn compile_item(item: &Item, ctx: &CompileContext<'_>) -> Result<CItem, String> 
                     flags.push(c);
                 }
             }
-            let src = if flags.is_empty() { text.clone() } else { format!("(?{flags}){text}") };
+            let src = if flags.is_empty() {
+                text.clone()
+            } else {
+                format!("(?{flags}){text}")
+            };
             let re = regex::RegexBuilder::new(&src)
                 .size_limit(1 << 22)
                 .build()
-                .map_err(|e| format!("invalid regular expression {text:?}: {}", first_line(&e.to_string())))?;
+                .map_err(|e| {
+                    format!(
+                        "invalid regular expression {text:?}: {}",
+                        first_line(&e.to_string())
+                    )
+                })?;
             patterns.push(Pattern::Regex(Box::new(re)));
             continue;
         }
-        let texts = if f.expand { expand(&text, ctx)? } else { vec![text] };
-        let default_op = if matches!(target, Target::Keyword) { StrOp::Contains } else { StrOp::Exact };
+        let texts = if f.expand {
+            expand(&text, ctx)?
+        } else {
+            vec![text]
+        };
+        let default_op = if matches!(target, Target::Keyword) {
+            StrOp::Contains
+        } else {
+            StrOp::Exact
+        };
         let op = f.op.unwrap_or(default_op);
         for t in texts {
             let (variants, encoded) = transform(&t, &item.modifiers)?;
@@ -406,11 +453,19 @@ fn compile_item(item: &Item, ctx: &CompileContext<'_>) -> Result<CItem, String> 
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or(s).trim().to_string()
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .last()
+        .unwrap_or(s)
+        .trim()
+        .to_string()
 }
 
 /// Compiles a parsed detection. Problems point at the line of the item that failed.
-pub fn compile_detection(det: &Detection, ctx: &CompileContext<'_>) -> Result<CDetection, Vec<Problem>> {
+pub fn compile_detection(
+    det: &Detection,
+    ctx: &CompileContext<'_>,
+) -> Result<CDetection, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut selections = Vec::with_capacity(det.selections.len());
     for sel in &det.selections {
@@ -459,7 +514,12 @@ mod tests {
     fn wildcard_parsing() {
         assert_eq!(
             sigma_parts(r"C:\Win*\x\*y?"),
-            [Part::Lit(r"C:\Win".into()), Part::Star, Part::Lit(r"\x*y".into()), Part::One]
+            [
+                Part::Lit(r"C:\Win".into()),
+                Part::Star,
+                Part::Lit(r"\x*y".into()),
+                Part::One
+            ]
         );
         assert_eq!(sigma_parts(r"a\\b"), [Part::Lit(r"a\b".into())]);
     }
@@ -467,19 +527,41 @@ mod tests {
     #[test]
     fn patterns_simplify() {
         let p = string_pattern("*\\cmd.exe", StrOp::Exact, true, true).unwrap();
-        assert!(matches!(p, Pattern::Str { op: StrOp::Suffix, .. }));
+        assert!(matches!(
+            p,
+            Pattern::Str {
+                op: StrOp::Suffix,
+                ..
+            }
+        ));
         let p = string_pattern("a*b", StrOp::Contains, true, true).unwrap();
-        assert!(matches!(p, Pattern::Glob { start: false, end: false, .. }));
+        assert!(matches!(
+            p,
+            Pattern::Glob {
+                start: false,
+                end: false,
+                ..
+            }
+        ));
         let p = string_pattern("a?b", StrOp::Exact, true, true).unwrap();
         assert!(matches!(p, Pattern::Regex(_)));
         let p = string_pattern("a*b", StrOp::Exact, false, true).unwrap();
-        assert!(matches!(p, Pattern::Str { op: StrOp::Exact, .. }));
+        assert!(matches!(
+            p,
+            Pattern::Str {
+                op: StrOp::Exact,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn placeholders_expand() {
         let mut ph = HashMap::new();
-        ph.insert("admins".to_string(), vec!["root".to_string(), "adm".to_string()]);
+        ph.insert(
+            "admins".to_string(),
+            vec!["root".to_string(), "adm".to_string()],
+        );
         let ctx = CompileContext {
             placeholders: &ph,
             map_fields: true,

@@ -12,7 +12,10 @@ pub enum Expr {
     And(Vec<Expr>),
     Or(Vec<Expr>),
     /// `1 of pattern` (`any == true`) or `all of pattern`; pattern `None` is `them`.
-    Of { all: bool, pattern: Option<String> },
+    Of {
+        all: bool,
+        pattern: Option<String>,
+    },
 }
 
 /// A condition syntax error: what was wrong and at which byte offset of the condition.
@@ -53,7 +56,9 @@ fn tokenize(src: &str) -> Result<Vec<(usize, Tok<'_>)>, ConditionError> {
             }
             _ => {
                 let start = i;
-                while i < bytes.len() && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'(' | b')' | b'|') {
+                while i < bytes.len()
+                    && !matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'(' | b')' | b'|')
+                {
                     i += 1;
                 }
                 out.push((start, Tok::Word(&src[start..i])));
@@ -78,7 +83,9 @@ fn is_kw(w: &str, kw: &str) -> bool {
 }
 
 fn is_reserved(w: &str) -> bool {
-    ["and", "or", "not", "of", "them", "all"].iter().any(|k| is_kw(w, k))
+    ["and", "or", "not", "of", "them", "all"]
+        .iter()
+        .any(|k| is_kw(w, k))
 }
 
 impl<'a> Parser<'a> {
@@ -132,7 +139,11 @@ impl<'a> Parser<'a> {
             nots += 1;
         }
         let e = self.primary()?;
-        Ok(if nots % 2 == 1 { Expr::Not(Box::new(e)) } else { e })
+        Ok(if nots % 2 == 1 {
+            Expr::Not(Box::new(e))
+        } else {
+            e
+        })
     }
 
     fn primary(&mut self) -> Result<Expr, ConditionError> {
@@ -267,8 +278,16 @@ pub fn resolve(e: &Expr, names: &[&str]) -> Result<Resolved, String> {
             }
         },
         Expr::Not(x) => Resolved::Not(Box::new(resolve(x, names)?)),
-        Expr::And(xs) => Resolved::And(xs.iter().map(|x| resolve(x, names)).collect::<Result<_, _>>()?),
-        Expr::Or(xs) => Resolved::Or(xs.iter().map(|x| resolve(x, names)).collect::<Result<_, _>>()?),
+        Expr::And(xs) => Resolved::And(
+            xs.iter()
+                .map(|x| resolve(x, names))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Or(xs) => Resolved::Or(
+            xs.iter()
+                .map(|x| resolve(x, names))
+                .collect::<Result<_, _>>()?,
+        ),
         Expr::Of { all, pattern } => {
             let sel: Vec<Resolved> = names
                 .iter()
@@ -307,7 +326,10 @@ mod tests {
         let e = parse("a or b and not c").unwrap();
         assert_eq!(
             e,
-            Expr::Or(vec![n("a"), Expr::And(vec![n("b"), Expr::Not(Box::new(n("c")))])])
+            Expr::Or(vec![
+                n("a"),
+                Expr::And(vec![n("b"), Expr::Not(Box::new(n("c")))])
+            ])
         );
         let e = parse("(a or b) and c").unwrap();
         assert_eq!(e, Expr::And(vec![Expr::Or(vec![n("a"), n("b")]), n("c")]));
@@ -341,7 +363,10 @@ mod tests {
     fn errors_have_positions() {
         let e = parse("a and (b or c").unwrap_err();
         assert_eq!(e.offset, 13);
-        assert!(parse("a | count() > 5").unwrap_err().message.contains("correlation"));
+        assert!(parse("a | count() > 5")
+            .unwrap_err()
+            .message
+            .contains("correlation"));
         assert!(parse("2 of x").is_err());
         assert!(parse("a b").is_err());
         assert!(parse("").is_err());
@@ -360,7 +385,10 @@ mod tests {
             ])
         );
         let them = resolve(&parse("all of them").unwrap(), &names).unwrap();
-        assert_eq!(them, Resolved::And(vec![Resolved::Sel(0), Resolved::Sel(1), Resolved::Sel(2)]));
+        assert_eq!(
+            them,
+            Resolved::And(vec![Resolved::Sel(0), Resolved::Sel(1), Resolved::Sel(2)])
+        );
         let err = resolve(&parse("filtr").unwrap(), &names).unwrap_err();
         assert!(err.contains("did you mean 'filter'"));
     }

@@ -51,7 +51,9 @@ impl Group {
     }
 
     fn pop_front(&mut self) {
-        let Some(h) = self.hits.pop_front() else { return };
+        let Some(h) = self.hits.pop_front() else {
+            return;
+        };
         if let Some(v) = &h.value {
             if let Some(c) = self.distinct.get_mut(v) {
                 *c -= 1;
@@ -88,7 +90,8 @@ impl Group {
             CorrelationType::TemporalOrdered => {
                 // Longest prefix of the member order seen as a subsequence, in time order.
                 let mut next = 0u16;
-                let mut hits: Vec<(i64, u16)> = self.hits.iter().map(|h| (h.ts, h.member)).collect();
+                let mut hits: Vec<(i64, u16)> =
+                    self.hits.iter().map(|h| (h.ts, h.member)).collect();
                 hits.sort_by_key(|(ts, _)| *ts);
                 for (_, m) in hits {
                     if m == next {
@@ -114,7 +117,10 @@ impl Group {
                 // share means a rare value for this group.
                 let total = self.hits.len().max(1) as f64;
                 let newest = self.hits.back().and_then(|h| h.value.as_ref());
-                let n = newest.and_then(|v| self.distinct.get(v)).copied().unwrap_or(0);
+                let n = newest
+                    .and_then(|v| self.distinct.get(v))
+                    .copied()
+                    .unwrap_or(0);
                 100.0 * n as f64 / total
             }
         }
@@ -123,7 +129,10 @@ impl Group {
 
 /// Whether a condition can be decided as hits arrive (it only has lower bounds).
 fn online(c: &CorrRule) -> bool {
-    !c.condition.is_empty() && c.condition.iter().all(|(cmp, _)| matches!(cmp, Cmp::Gt | Cmp::Gte))
+    !c.condition.is_empty()
+        && c.condition
+            .iter()
+            .all(|(cmp, _)| matches!(cmp, Cmp::Gt | Cmp::Gte))
         || c.condition.is_empty()
 }
 
@@ -186,8 +195,12 @@ impl CorrelationState {
         max_hits: usize,
         out: &mut Vec<Fired>,
     ) {
-        let Some(groups) = self.groups.get_mut(ci as usize) else { return };
-        let Some(fields) = c.group_fields.get(pos as usize) else { return };
+        let Some(groups) = self.groups.get_mut(ci as usize) else {
+            return;
+        };
+        let Some(fields) = c.group_fields.get(pos as usize) else {
+            return;
+        };
         let mut buf = String::new();
         let mut key_values = Vec::with_capacity(fields.len());
         for fp in fields {
@@ -227,7 +240,11 @@ impl CorrelationState {
         if !groups.contains_key(&key) && groups.len() >= max_groups {
             groups.retain(|_, g| g.newest >= ts - span);
             if groups.len() >= max_groups {
-                if let Some(oldest) = groups.iter().min_by_key(|(_, g)| g.newest).map(|(k, _)| k.clone()) {
+                if let Some(oldest) = groups
+                    .iter()
+                    .min_by_key(|(_, g)| g.newest)
+                    .map(|(k, _)| k.clone())
+                {
                     groups.remove(&oldest);
                     self.evictions += 1;
                 }
@@ -313,7 +330,12 @@ fn fire(ci: u32, c: &CorrRule, g: &Group, x: f64) -> Fired {
         ts: g.newest,
         hit: CorrelationHit {
             kind: c.kind.as_str(),
-            group: c.group_names.iter().cloned().zip(g.key_values.iter().cloned()).collect(),
+            group: c
+                .group_names
+                .iter()
+                .cloned()
+                .zip(g.key_values.iter().cloned())
+                .collect(),
             count: x,
             event_ids: ids,
         },

@@ -117,7 +117,8 @@ impl Engine {
 
     fn close_windows(&mut self, until: Option<i64>, out: &mut Vec<Alert>) {
         let mut fired = std::mem::take(&mut self.fired);
-        self.corr.close_windows(&self.rules.correlations, until, &mut fired);
+        self.corr
+            .close_windows(&self.rules.correlations, until, &mut fired);
         let rules = self.rules.clone();
         for f in fired.drain(..) {
             // Closed windows have no triggering event; their alerts carry none.
@@ -164,10 +165,15 @@ impl Engine {
             while w != 0 {
                 let bit = w.trailing_zeros() as usize;
                 w &= w - 1;
-                let Some(&ri) = view.rules.get(wi * 64 + bit) else { continue };
+                let Some(&ri) = view.rules.get(wi * 64 + bit) else {
+                    continue;
+                };
                 let rule = &rules.detections[ri as usize];
                 if detection_matches(&rule.det, ev, &mut self.buf)
-                    && !rule.exclusions.iter().any(|x| detection_matches(x, ev, &mut self.buf))
+                    && !rule
+                        .exclusions
+                        .iter()
+                        .any(|x| detection_matches(x, ev, &mut self.buf))
                 {
                     self.detection_matched(&rules, ri, ev, out);
                 }
@@ -176,7 +182,13 @@ impl Engine {
         self.cand = cand;
     }
 
-    fn detection_matched(&mut self, rules: &Arc<RuleSet>, ri: u32, ev: &Event, out: &mut Vec<Alert>) {
+    fn detection_matched(
+        &mut self,
+        rules: &Arc<RuleSet>,
+        ri: u32,
+        ev: &Event,
+        out: &mut Vec<Alert>,
+    ) {
         self.matches += 1;
         self.pending[ri as usize] += 1;
         let rule = &rules.detections[ri as usize];
@@ -194,8 +206,17 @@ impl Engine {
         self.fired = fired;
     }
 
-    fn feed(&mut self, rules: &Arc<RuleSet>, ci: u32, pos: u16, ev: &Event, fired: &mut Vec<Fired>) {
-        let Some(c) = rules.correlations.get(ci as usize) else { return };
+    fn feed(
+        &mut self,
+        rules: &Arc<RuleSet>,
+        ci: u32,
+        pos: u16,
+        ev: &Event,
+        fired: &mut Vec<Fired>,
+    ) {
+        let Some(c) = rules.correlations.get(ci as usize) else {
+            return;
+        };
         self.corr.feed(
             ci,
             c,
@@ -207,9 +228,17 @@ impl Engine {
         );
     }
 
-    fn correlation_fired(&mut self, rules: &Arc<RuleSet>, f: Fired, ev: Option<&Event>, out: &mut Vec<Alert>) {
+    fn correlation_fired(
+        &mut self,
+        rules: &Arc<RuleSet>,
+        f: Fired,
+        ev: Option<&Event>,
+        out: &mut Vec<Alert>,
+    ) {
         let nd = rules.detections.len() as u32;
-        let Some(c) = rules.correlations.get(f.corr as usize) else { return };
+        let Some(c) = rules.correlations.get(f.corr as usize) else {
+            return;
+        };
         self.pending[(nd + f.corr) as usize] += 1;
         if c.alert {
             let mut alert = match ev {
@@ -227,8 +256,19 @@ impl Engine {
                     count: 1,
                 },
             };
-            let group: Vec<String> = f.hit.group.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            alert.summary = format!("{}: {} {} for {}", c.info.title, f.hit.kind, f.hit.count, group.join(", "));
+            let group: Vec<String> = f
+                .hit
+                .group
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            alert.summary = format!(
+                "{}: {} {} for {}",
+                c.info.title,
+                f.hit.kind,
+                f.hit.count,
+                group.join(", ")
+            );
             for (k, v) in &f.hit.group {
                 match k.as_str() {
                     "src_ip" if alert.src_ip.is_none() => alert.src_ip = Some(v.clone()),
@@ -251,7 +291,13 @@ impl Engine {
         }
     }
 
-    fn emit(&mut self, key: u32, spec: Option<&super::parse::SuppressionSpec>, alert: Alert, out: &mut Vec<Alert>) {
+    fn emit(
+        &mut self,
+        key: u32,
+        spec: Option<&super::parse::SuppressionSpec>,
+        alert: Alert,
+        out: &mut Vec<Alert>,
+    ) {
         match spec {
             Some(s) => self.suppress.admit(key, s, alert, out),
             None => out.push(alert),

@@ -14,7 +14,10 @@ pub fn detection_matches(d: &CDetection, ev: &Event, buf: &mut String) -> bool {
 
 fn expr(e: &Resolved, d: &CDetection, ev: &Event, buf: &mut String) -> bool {
     match e {
-        Resolved::Sel(i) => d.selections.get(*i as usize).is_some_and(|s| selection(s, ev, buf)),
+        Resolved::Sel(i) => d
+            .selections
+            .get(*i as usize)
+            .is_some_and(|s| selection(s, ev, buf)),
         Resolved::Not(x) => !expr(x, d, ev, buf),
         Resolved::And(xs) => xs.iter().all(|x| expr(x, d, ev, buf)),
         Resolved::Or(xs) => xs.iter().any(|x| expr(x, d, ev, buf)),
@@ -23,7 +26,9 @@ fn expr(e: &Resolved, d: &CDetection, ev: &Event, buf: &mut String) -> bool {
 }
 
 fn selection(s: &CSelection, ev: &Event, buf: &mut String) -> bool {
-    s.groups.iter().any(|g| g.iter().all(|it| item(it, ev, buf)))
+    s.groups
+        .iter()
+        .any(|g| g.iter().all(|it| item(it, ev, buf)))
 }
 
 /// Calls `f` on every string value of the event, nested ones included, until it returns true.
@@ -52,15 +57,14 @@ fn item(it: &CItem, ev: &Event, buf: &mut String) -> bool {
                     hit || (!found && p.matches_missing())
                 })
             } else {
-                let (found, hit) =
-                    fp.any_value(&ev.fields, &mut |v| it.patterns.iter().any(|p| p.matches(v, ev, buf)));
+                let (found, hit) = fp.any_value(&ev.fields, &mut |v| {
+                    it.patterns.iter().any(|p| p.matches(v, ev, buf))
+                });
                 hit || (!found && it.patterns.iter().any(Pattern::matches_missing))
             }
         }
         Target::Keyword => {
-            let mut test = |p: &Pattern| {
-                any_string(&ev.fields, &mut |s| p.matches_str(s, ev))
-            };
+            let mut test = |p: &Pattern| any_string(&ev.fields, &mut |s| p.matches_str(s, ev));
             if it.all {
                 it.patterns.iter().all(&mut test)
             } else {

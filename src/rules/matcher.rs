@@ -30,7 +30,11 @@ impl FieldPath {
 
     /// Calls `f` on each value at this path (lists fan out) until it returns true.
     /// Returns (whether any value exists, whether `f` returned true).
-    pub fn any_value<'a>(&self, fields: &'a Fields, f: &mut dyn FnMut(&'a Value) -> bool) -> (bool, bool) {
+    pub fn any_value<'a>(
+        &self,
+        fields: &'a Fields,
+        f: &mut dyn FnMut(&'a Value) -> bool,
+    ) -> (bool, bool) {
         if let Some(v) = fields.get(self.flat) {
             return (true, fan_out(v, f));
         }
@@ -69,14 +73,29 @@ pub enum StrOp {
 #[derive(Clone, Debug)]
 pub enum Pattern {
     /// `text` is lowercased when `ci`; `ascii` says whether ASCII folding suffices.
-    Str { op: StrOp, text: Box<str>, ci: bool, ascii: bool },
+    Str {
+        op: StrOp,
+        text: Box<str>,
+        ci: bool,
+        ascii: bool,
+    },
     /// `*`-only wildcard pattern: literal segments in order.
-    Glob { segs: Box<[Box<str>]>, start: bool, end: bool, ci: bool, ascii: bool },
+    Glob {
+        segs: Box<[Box<str>]>,
+        start: bool,
+        end: bool,
+        ci: bool,
+        ascii: bool,
+    },
     Regex(Box<regex::Regex>),
     Cidr(IpNet),
     Num(Cmp, f64),
     Null,
-    FieldRef { field: FieldPath, op: StrOp, ci: bool },
+    FieldRef {
+        field: FieldPath,
+        op: StrOp,
+        ci: bool,
+    },
 }
 
 /// Renders a non-string scalar as text for string patterns; `None` for null and containers.
@@ -204,21 +223,38 @@ impl Pattern {
     /// Tests a string value.
     pub fn matches_str(&self, hay: &str, event: &Event) -> bool {
         match self {
-            Pattern::Str { op, text, ci, ascii } => {
+            Pattern::Str {
+                op,
+                text,
+                ci,
+                ascii,
+            } => {
                 if *ci && !*ascii {
                     return str_op(*op, &hay.to_lowercase(), text, false);
                 }
                 str_op(*op, hay, text, *ci)
             }
-            Pattern::Glob { segs, start, end, ci, ascii } => {
+            Pattern::Glob {
+                segs,
+                start,
+                end,
+                ci,
+                ascii,
+            } => {
                 if *ci && !*ascii {
                     return glob(hay.to_lowercase().as_bytes(), segs, *start, *end, false);
                 }
                 glob(hay.as_bytes(), segs, *start, *end, *ci)
             }
             Pattern::Regex(re) => re.is_match(hay),
-            Pattern::Cidr(net) => hay.trim().parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip)),
-            Pattern::Num(cmp, bound) => hay.trim().parse::<f64>().is_ok_and(|x| cmp.holds(x, *bound)),
+            Pattern::Cidr(net) => hay
+                .trim()
+                .parse::<IpAddr>()
+                .is_ok_and(|ip| net.contains(&ip)),
+            Pattern::Num(cmp, bound) => hay
+                .trim()
+                .parse::<f64>()
+                .is_ok_and(|x| cmp.holds(x, *bound)),
             Pattern::Null => false,
             Pattern::FieldRef { field, op, ci } => {
                 let mut other = String::new();

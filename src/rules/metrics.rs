@@ -7,7 +7,9 @@ use std::sync::LazyLock;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts};
 
-fn registered<C: prometheus::core::Collector + Clone + 'static>(c: prometheus::Result<C>) -> Option<C> {
+fn registered<C: prometheus::core::Collector + Clone + 'static>(
+    c: prometheus::Result<C>,
+) -> Option<C> {
     let c = c.ok()?;
     // A second registration (tests, reloads) fails harmlessly; the metric still counts.
     let _ = prometheus::default_registry().register(Box::new(c.clone()));
@@ -16,24 +18,37 @@ fn registered<C: prometheus::core::Collector + Clone + 'static>(c: prometheus::R
 
 pub static RULE_MATCHES: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
     registered(IntCounterVec::new(
-        Opts::new("vigil_rule_matches_total", "Events matched, per rule (before suppression)."),
+        Opts::new(
+            "vigil_rule_matches_total",
+            "Events matched, per rule (before suppression).",
+        ),
         &["rule"],
     ))
 });
 
 pub static RULE_EVAL_SECONDS: LazyLock<Option<Histogram>> = LazyLock::new(|| {
     registered(Histogram::with_opts(
-        HistogramOpts::new("vigil_rule_eval_seconds", "Time to evaluate the rules against one batch of events.")
-            .buckets(prometheus::exponential_buckets(1e-6, 4.0, 12).unwrap_or_default()),
+        HistogramOpts::new(
+            "vigil_rule_eval_seconds",
+            "Time to evaluate the rules against one batch of events.",
+        )
+        .buckets(prometheus::exponential_buckets(1e-6, 4.0, 12).unwrap_or_default()),
     ))
 });
 
-pub static RULES_LOADED: LazyLock<Option<IntGauge>> =
-    LazyLock::new(|| registered(IntGauge::new("vigil_rules_loaded", "Rules in the running rule set.")));
+pub static RULES_LOADED: LazyLock<Option<IntGauge>> = LazyLock::new(|| {
+    registered(IntGauge::new(
+        "vigil_rules_loaded",
+        "Rules in the running rule set.",
+    ))
+});
 
 pub static RULES_RELOAD: LazyLock<Option<IntCounterVec>> = LazyLock::new(|| {
     registered(IntCounterVec::new(
-        Opts::new("vigil_rules_reload_total", "Rule set reloads by result (ok, error)."),
+        Opts::new(
+            "vigil_rules_reload_total",
+            "Rule set reloads by result (ok, error).",
+        ),
         &["result"],
     ))
 });
@@ -72,7 +87,8 @@ pub fn set_loaded(n: usize) {
 
 pub fn count_reload(ok: bool) {
     if let Some(c) = RULES_RELOAD.as_ref() {
-        c.with_label_values(&[if ok { "ok" } else { "error" }]).inc();
+        c.with_label_values(&[if ok { "ok" } else { "error" }])
+            .inc();
     }
 }
 

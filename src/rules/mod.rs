@@ -26,12 +26,16 @@ pub use engine::Engine;
 pub use parse::SuppressionSpec;
 pub use reload::RuleStore;
 pub use ruleset::{
-    applies, parse_logsource_spec, rule_files, LoadIssue, LoadOptions, LoadReport, RuleInfo, RuleKind, RuleSet,
+    applies, parse_logsource_spec, rule_files, LoadIssue, LoadOptions, LoadReport, RuleInfo,
+    RuleKind, RuleSet,
 };
 
 /// Parses a rule file's text without loading it (the fuzz target of the rule loader).
 pub fn check_source(text: &str) -> Result<usize, LoadReport> {
-    let (set, report) = RuleSet::from_sources(&[(std::path::Path::new("<input>"), text)], &LoadOptions::default());
+    let (set, report) = RuleSet::from_sources(
+        &[(std::path::Path::new("<input>"), text)],
+        &LoadOptions::default(),
+    );
     if report.errors.is_empty() {
         Ok(set.len())
     } else {

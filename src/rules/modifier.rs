@@ -64,12 +64,30 @@ const NAMES: &[(&str, Modifier)] = &[
 
 /// Modifiers of the specification that vigil does not implement, with the reason.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("minute", "time-part modifiers are not supported; compare the field with `re` instead"),
-    ("hour", "time-part modifiers are not supported; compare the field with `re` instead"),
-    ("day", "time-part modifiers are not supported; compare the field with `re` instead"),
-    ("week", "time-part modifiers are not supported; compare the field with `re` instead"),
-    ("month", "time-part modifiers are not supported; compare the field with `re` instead"),
-    ("year", "time-part modifiers are not supported; compare the field with `re` instead"),
+    (
+        "minute",
+        "time-part modifiers are not supported; compare the field with `re` instead",
+    ),
+    (
+        "hour",
+        "time-part modifiers are not supported; compare the field with `re` instead",
+    ),
+    (
+        "day",
+        "time-part modifiers are not supported; compare the field with `re` instead",
+    ),
+    (
+        "week",
+        "time-part modifiers are not supported; compare the field with `re` instead",
+    ),
+    (
+        "month",
+        "time-part modifiers are not supported; compare the field with `re` instead",
+    ),
+    (
+        "year",
+        "time-part modifiers are not supported; compare the field with `re` instead",
+    ),
 ];
 
 /// Why a modifier name was refused.
@@ -210,7 +228,10 @@ mod tests {
         let e = Modifier::parse("endwith").unwrap_err();
         assert_eq!(e.suggestion.as_deref(), Some("endswith"));
         assert_eq!(Modifier::parse("wide"), Ok(Modifier::Utf16Le));
-        assert!(Modifier::parse("hour").unwrap_err().message.contains("unsupported"));
+        assert!(Modifier::parse("hour")
+            .unwrap_err()
+            .message
+            .contains("unsupported"));
     }
 
     #[test]

@@ -192,13 +192,19 @@ fn string_list(n: &Node, what: &str, problems: &mut Vec<Problem>) -> Vec<String>
             .filter_map(|i| {
                 let s = i.as_str().map(str::to_string);
                 if s.is_none() {
-                    problems.push(Problem::new(i.line, format!("{what}: expected a string, found {}", i.type_name())));
+                    problems.push(Problem::new(
+                        i.line,
+                        format!("{what}: expected a string, found {}", i.type_name()),
+                    ));
                 }
                 s
             })
             .collect(),
         NodeKind::Map(_) => {
-            problems.push(Problem::new(n.line, format!("{what}: expected a list, found a mapping")));
+            problems.push(Problem::new(
+                n.line,
+                format!("{what}: expected a list, found a mapping"),
+            ));
             Vec::new()
         }
     }
@@ -223,7 +229,8 @@ pub fn raw_value(n: &Node) -> Option<RawValue> {
     if let Ok(i) = text.parse::<i64>() {
         return Some(RawValue::Int(i));
     }
-    let numeric_start = text.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.');
+    let numeric_start =
+        text.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+' || c == '.');
     if numeric_start && text.chars().any(|c| c.is_ascii_digit()) {
         if let Ok(f) = text.parse::<f64>() {
             if f.is_finite() {
@@ -283,7 +290,10 @@ fn parse_item(key: &Node, value: &Node, problems: &mut Vec<Problem>) -> Option<I
                         ok = false;
                         problems.push(Problem::new(
                             it.line,
-                            format!("values of '{key_text}' must be scalars, found {}", it.type_name()),
+                            format!(
+                                "values of '{key_text}' must be scalars, found {}",
+                                it.type_name()
+                            ),
                         ));
                     }
                 }
@@ -302,7 +312,11 @@ fn parse_item(key: &Node, value: &Node, problems: &mut Vec<Problem>) -> Option<I
         return None;
     }
     Some(Item {
-        field: if field.is_empty() { None } else { Some(field.to_string()) },
+        field: if field.is_empty() {
+            None
+        } else {
+            Some(field.to_string())
+        },
         modifiers,
         values,
         line: key.line,
@@ -329,8 +343,14 @@ fn parse_selection(name: &str, node: &Node, problems: &mut Vec<Problem>) -> Sele
         NodeKind::Seq(items) => {
             if items.iter().all(|i| matches!(i.kind, NodeKind::Map(_))) && !items.is_empty() {
                 items.iter().map(|m| parse_group(m, problems)).collect()
-            } else if items.iter().all(|i| matches!(i.kind, NodeKind::Scalar { .. })) {
-                vec![vec![keyword(node, items.iter().filter_map(raw_value).collect())]]
+            } else if items
+                .iter()
+                .all(|i| matches!(i.kind, NodeKind::Scalar { .. }))
+            {
+                vec![vec![keyword(
+                    node,
+                    items.iter().filter_map(raw_value).collect(),
+                )]]
             } else {
                 problems.push(Problem::new(
                     node.line,
@@ -350,7 +370,10 @@ fn parse_selection(name: &str, node: &Node, problems: &mut Vec<Problem>) -> Sele
 /// Parses a `detection:` section (also the body of a filter).
 pub fn parse_detection(det: &Node, problems: &mut Vec<Problem>) -> Option<Detection> {
     if !matches!(det.kind, NodeKind::Map(_)) {
-        problems.push(Problem::new(det.line, "detection must be a mapping of selections and a condition"));
+        problems.push(Problem::new(
+            det.line,
+            "detection must be a mapping of selections and a condition",
+        ));
         return None;
     }
     let mut selections = Vec::new();
@@ -370,7 +393,10 @@ pub fn parse_detection(det: &Node, problems: &mut Vec<Problem>) -> Option<Detect
         }
     }
     let Some(cond) = condition_node else {
-        problems.push(Problem::new(det.line, "detection has no `condition`; add e.g. `condition: selection`"));
+        problems.push(Problem::new(
+            det.line,
+            "detection has no `condition`; add e.g. `condition: selection`",
+        ));
         return None;
     };
     let texts: Vec<(String, u32)> = match &cond.kind {
@@ -423,7 +449,10 @@ fn parse_correlation(c: &Node, problems: &mut Vec<Problem>) -> Option<Correlatio
         other => {
             problems.push(Problem {
                 line: c.get("type").map_or(c.line, |n| n.line),
-                message: format!("unknown correlation type {:?}", other.unwrap_or("(missing)")),
+                message: format!(
+                    "unknown correlation type {:?}",
+                    other.unwrap_or("(missing)")
+                ),
                 suggestion: Some("event_count, value_count, temporal or temporal_ordered".into()),
             });
             return None;
@@ -432,7 +461,10 @@ fn parse_correlation(c: &Node, problems: &mut Vec<Problem>) -> Option<Correlatio
     let rules = match c.get("rules") {
         Some(n) => string_list(n, "correlation rules", problems),
         None => {
-            problems.push(Problem::new(c.line, "correlation has no `rules`; list the ids or names of the rules it correlates"));
+            problems.push(Problem::new(
+                c.line,
+                "correlation has no `rules`; list the ids or names of the rules it correlates",
+            ));
             Vec::new()
         }
     };
@@ -444,12 +476,18 @@ fn parse_correlation(c: &Node, problems: &mut Vec<Problem>) -> Option<Correlatio
         Some(n) => match n.as_str().and_then(parse_timespan) {
             Some(t) => t,
             None => {
-                problems.push(Problem::new(n.line, "timespan must be a number and a unit s, m, h or d, e.g. `5m`"));
+                problems.push(Problem::new(
+                    n.line,
+                    "timespan must be a number and a unit s, m, h or d, e.g. `5m`",
+                ));
                 0
             }
         },
         None => {
-            problems.push(Problem::new(c.line, "correlation has no `timespan`; add e.g. `timespan: 5m`"));
+            problems.push(Problem::new(
+                c.line,
+                "correlation has no `timespan`; add e.g. `timespan: 5m`",
+            ));
             0
         }
     };
@@ -480,23 +518,41 @@ fn parse_correlation(c: &Node, problems: &mut Vec<Problem>) -> Option<Correlatio
             match raw_value(v) {
                 Some(RawValue::Int(i)) => condition.push((cmp, i as f64)),
                 Some(RawValue::Float(f)) => condition.push((cmp, f)),
-                _ => problems.push(Problem::new(v.line, format!("correlation condition '{key}' needs a number"))),
+                _ => problems.push(Problem::new(
+                    v.line,
+                    format!("correlation condition '{key}' needs a number"),
+                )),
             }
         }
         if !matches!(cond.kind, NodeKind::Map(_)) {
-            problems.push(Problem::new(cond.line, "correlation condition must be a mapping such as `gte: 10`"));
+            problems.push(Problem::new(
+                cond.line,
+                "correlation condition must be a mapping such as `gte: 10`",
+            ));
         }
     }
-    let needs_condition = !matches!(kind, CorrelationType::Temporal | CorrelationType::TemporalOrdered);
+    let needs_condition = !matches!(
+        kind,
+        CorrelationType::Temporal | CorrelationType::TemporalOrdered
+    );
     if needs_condition && condition.is_empty() {
-        problems.push(Problem::new(c.line, format!("{} needs a `condition` such as `gte: 10`", kind.as_str())));
+        problems.push(Problem::new(
+            c.line,
+            format!("{} needs a `condition` such as `gte: 10`", kind.as_str()),
+        ));
     }
     let needs_field = matches!(
         kind,
-        CorrelationType::ValueCount | CorrelationType::ValueSum | CorrelationType::ValueAvg | CorrelationType::ValuePercentile
+        CorrelationType::ValueCount
+            | CorrelationType::ValueSum
+            | CorrelationType::ValueAvg
+            | CorrelationType::ValuePercentile
     );
     if needs_field && field.is_none() {
-        problems.push(Problem::new(c.line, format!("{} needs `field` in its condition", kind.as_str())));
+        problems.push(Problem::new(
+            c.line,
+            format!("{} needs `field` in its condition", kind.as_str()),
+        ));
     }
     let mut aliases = Vec::new();
     if let Some(a) = c.get("aliases") {
@@ -535,10 +591,17 @@ fn parse_correlation(c: &Node, problems: &mut Vec<Problem>) -> Option<Correlatio
 }
 
 fn parse_suppression(n: &Node, problems: &mut Vec<Problem>) -> Option<SuppressionSpec> {
-    let window_ns = match n.get("window").and_then(Node::as_str).and_then(parse_timespan) {
+    let window_ns = match n
+        .get("window")
+        .and_then(Node::as_str)
+        .and_then(parse_timespan)
+    {
         Some(w) => w,
         None => {
-            problems.push(Problem::new(n.line, "suppression needs `window`, e.g. `window: 10m`"));
+            problems.push(Problem::new(
+                n.line,
+                "suppression needs `window`, e.g. `window: 10m`",
+            ));
             return None;
         }
     };
@@ -546,14 +609,20 @@ fn parse_suppression(n: &Node, problems: &mut Vec<Problem>) -> Option<Suppressio
         .get("group-by")
         .map(|g| string_list(g, "suppression group-by", problems))
         .unwrap_or_default();
-    Some(SuppressionSpec { window_ns, group_by })
+    Some(SuppressionSpec {
+        window_ns,
+        group_by,
+    })
 }
 
 /// Parses one YAML document into a rule.
 pub fn parse_rule(doc: &Node) -> Result<RuleDoc, Vec<Problem>> {
     let mut problems = Vec::new();
     if !matches!(doc.kind, NodeKind::Map(_)) {
-        return Err(vec![Problem::new(doc.line, format!("a rule must be a mapping, found {}", doc.type_name()))]);
+        return Err(vec![Problem::new(
+            doc.line,
+            format!("a rule must be a mapping, found {}", doc.type_name()),
+        )]);
     }
     let title = doc.get("title").and_then(scalar_string).unwrap_or_default();
     let level = doc.get("level").and_then(scalar_string);
@@ -579,7 +648,10 @@ pub fn parse_rule(doc: &Node) -> Result<RuleDoc, Vec<Problem>> {
             problems.push(Problem::new(doc.line, "rule has no `title`"));
         }
         if doc.get("correlation").is_some() {
-            problems.push(Problem::new(doc.line, "a rule has either `detection` or `correlation`, not both"));
+            problems.push(Problem::new(
+                doc.line,
+                "a rule has either `detection` or `correlation`, not both",
+            ));
         }
         parse_detection(det, &mut problems).map(Body::Detection)
     } else if let Some(c) = doc.get("correlation") {
@@ -591,7 +663,11 @@ pub fn parse_rule(doc: &Node) -> Result<RuleDoc, Vec<Problem>> {
             .unwrap_or_default();
         parse_detection(f, &mut problems).map(|detection| Body::Filter(Filter { rules, detection }))
     } else {
-        let keys: Vec<&str> = doc.entries().iter().filter_map(|(k, _)| k.as_str()).collect();
+        let keys: Vec<&str> = doc
+            .entries()
+            .iter()
+            .filter_map(|(k, _)| k.as_str())
+            .collect();
         let near = keys
             .iter()
             .filter(|k| super::modifier::edit_distance(k, "detection") <= 3)
@@ -604,7 +680,9 @@ pub fn parse_rule(doc: &Node) -> Result<RuleDoc, Vec<Problem>> {
         });
         None
     };
-    let suppression = doc.get("suppression").and_then(|n| parse_suppression(n, &mut problems));
+    let suppression = doc
+        .get("suppression")
+        .and_then(|n| parse_suppression(n, &mut problems));
     match body {
         Some(body) if problems.is_empty() => Ok(RuleDoc {
             title,
@@ -637,9 +715,14 @@ mod tests {
             "title: t\nid: x\nlevel: high\ntags: [attack.t1611]\nlogsource:\n  product: linux\n  service: auditd\ndetection:\n  sel:\n    type: EXECVE\n    a0|contains|all: [a, b]\n  kw:\n    - evil\n    - 5\n  condition: sel or kw\n",
         )
         .unwrap();
-        let Body::Detection(d) = &r.body else { panic!() };
+        let Body::Detection(d) = &r.body else {
+            panic!()
+        };
         assert_eq!(d.selections.len(), 2);
-        assert_eq!(d.selections[0].groups[0][1].modifiers, [Modifier::Contains, Modifier::All]);
+        assert_eq!(
+            d.selections[0].groups[0][1].modifiers,
+            [Modifier::Contains, Modifier::All]
+        );
         assert_eq!(d.selections[0].groups[0][1].line, 11);
         assert_eq!(d.selections[1].groups[0][0].field, None);
         assert_eq!(d.selections[1].groups[0][0].values[1], RawValue::Int(5));
@@ -648,7 +731,8 @@ mod tests {
 
     #[test]
     fn misspelt_modifier_points_at_line() {
-        let e = one("title: t\ndetection:\n  sel:\n    a|contians: x\n  condition: sel\n").unwrap_err();
+        let e =
+            one("title: t\ndetection:\n  sel:\n    a|contians: x\n  condition: sel\n").unwrap_err();
         assert_eq!(e[0].line, 4);
         assert_eq!(e[0].suggestion.as_deref(), Some("contains"));
     }
@@ -656,7 +740,9 @@ mod tests {
     #[test]
     fn correlation_rule() {
         let r = one("title: c\ncorrelation:\n  type: value_count\n  rules: [a]\n  group-by: [dst_ip]\n  timespan: 1m\n  condition:\n    field: dst_port\n    gte: 10\n").unwrap();
-        let Body::Correlation(c) = &r.body else { panic!() };
+        let Body::Correlation(c) = &r.body else {
+            panic!()
+        };
         assert_eq!(c.timespan_ns, 60_000_000_000);
         assert_eq!(c.field.as_deref(), Some("dst_port"));
         assert_eq!(c.condition, [(Cmp::Gte, 10.0)]);
@@ -666,7 +752,9 @@ mod tests {
     #[test]
     fn values_are_typed() {
         let d = parse_documents("a: [null, '5', 5, 1.5, true, x, '']").unwrap();
-        let NodeKind::Seq(items) = &d[0].get("a").unwrap().kind else { panic!() };
+        let NodeKind::Seq(items) = &d[0].get("a").unwrap().kind else {
+            panic!()
+        };
         let vals: Vec<_> = items.iter().filter_map(raw_value).collect();
         assert_eq!(
             vals,

@@ -23,13 +23,56 @@ enum AtomTarget {
 /// Alternatives, one of which must hold: (target, lowercased literal).
 type Cover = Vec<(AtomTarget, String)>;
 
-fn score(c: &Cover) -> (usize, std::cmp::Reverse<usize>) {
+/// How many rules mention each atom: an atom many rules share (`type: EXECVE`) is likely
+/// common in events too, so a rarer alternative is preferred where a rule offers one.
+type Popularity = HashMap<(AtomTarget, String), u32>;
+
+/// Atoms shared by more rules than this are treated as common.
+const POPULAR: u32 = 3;
+
+type Score = (
+    bool,
+    usize,
+    std::cmp::Reverse<u32>,
+    std::cmp::Reverse<usize>,
+);
+
+fn score(c: &Cover, pop: &Popularity) -> Score {
     let min_len = c.iter().map(|(_, l)| l.len()).min().unwrap_or(0);
-    (min_len.min(8), std::cmp::Reverse(c.len()))
+    let max_pop = c
+        .iter()
+        .map(|a| pop.get(a).copied().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    (
+        max_pop <= POPULAR,
+        min_len.min(8),
+        std::cmp::Reverse(max_pop),
+        std::cmp::Reverse(c.len()),
+    )
 }
 
-fn best(covers: impl Iterator<Item = Option<Cover>>) -> Option<Cover> {
-    covers.flatten().max_by_key(score)
+fn best(covers: impl Iterator<Item = Option<Cover>>, pop: &Popularity) -> Option<Cover> {
+    covers.flatten().max_by_key(|c| score(c, pop))
+}
+
+/// Every atom a detection mentions, once per rule, for [`Popularity`].
+fn mentioned(d: &CDetection, out: &mut std::collections::HashSet<(AtomTarget, String)>) {
+    for s in d.selections.iter() {
+        for g in s.groups.iter() {
+            for it in g.iter() {
+                let target = match &it.target {
+                    Target::Field(fp) => AtomTarget::Field(fp.flat),
+                    Target::Keyword => AtomTarget::Keyword,
+                };
+                for p in it.patterns.iter() {
+                    if let Some(l) = pattern_atom(p) {
+                        out.insert((target.clone(), l));
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn union(covers: impl Iterator<Item = Option<Cover>>) -> Option<Cover> {
@@ -60,7 +103,11 @@ fn pattern_atom(p: &Pattern) -> Option<String> {
     }
 }
 
-fn item_cover(it: &CItem, paths: &mut HashMap<FieldId, FieldPath>) -> Option<Cover> {
+fn item_cover(
+    it: &CItem,
+    paths: &mut HashMap<FieldId, FieldPath>,
+    pop: &Popularity,
+) -> Option<Cover> {
     if it.neq || it.exists.is_some() {
         return None;
     }
@@ -73,17 +120,21 @@ fn item_cover(it: &CItem, paths: &mut HashMap<FieldId, FieldPath>) -> Option<Cov
     };
     let atom = |p: &Pattern| pattern_atom(p).map(|l| vec![(target.clone(), l)]);
     if it.all {
-        best(it.patterns.iter().map(atom))
+        best(it.patterns.iter().map(atom), pop)
     } else {
         union(it.patterns.iter().map(atom))
     }
 }
 
-fn selection_cover(s: &CSelection, paths: &mut HashMap<FieldId, FieldPath>) -> Option<Cover> {
+fn selection_cover(
+    s: &CSelection,
+    paths: &mut HashMap<FieldId, FieldPath>,
+    pop: &Popularity,
+) -> Option<Cover> {
     let mut out = Vec::new();
     for g in s.groups.iter() {
-        let covers: Vec<Option<Cover>> = g.iter().map(|it| item_cover(it, paths)).collect();
-        out.extend(best(covers.into_iter())?);
+        let covers: Vec<Option<Cover>> = g.iter().map(|it| item_cover(it, paths, pop)).collect();
+        out.extend(best(covers.into_iter(), pop)?);
     }
     if s.groups.is_empty() {
         return None;
@@ -91,16 +142,21 @@ fn selection_cover(s: &CSelection, paths: &mut HashMap<FieldId, FieldPath>) -> O
     Some(out)
 }
 
-fn cover(e: &Resolved, d: &CDetection, paths: &mut HashMap<FieldId, FieldPath>) -> Option<Cover> {
+fn cover(
+    e: &Resolved,
+    d: &CDetection,
+    paths: &mut HashMap<FieldId, FieldPath>,
+    pop: &Popularity,
+) -> Option<Cover> {
     match e {
-        Resolved::Sel(i) => selection_cover(d.selections.get(*i as usize)?, paths),
+        Resolved::Sel(i) => selection_cover(d.selections.get(*i as usize)?, paths, pop),
         Resolved::Not(_) | Resolved::Const(_) => None,
         Resolved::And(xs) => {
-            let covers: Vec<Option<Cover>> = xs.iter().map(|x| cover(x, d, paths)).collect();
-            best(covers.into_iter())
+            let covers: Vec<Option<Cover>> = xs.iter().map(|x| cover(x, d, paths, pop)).collect();
+            best(covers.into_iter(), pop)
         }
         Resolved::Or(xs) => {
-            let covers: Vec<Option<Cover>> = xs.iter().map(|x| cover(x, d, paths)).collect();
+            let covers: Vec<Option<Cover>> = xs.iter().map(|x| cover(x, d, paths, pop)).collect();
             union(covers.into_iter())
         }
     }
@@ -169,11 +225,24 @@ impl Prefilter {
         let mut per_field: HashMap<AtomTarget, HashMap<String, Vec<u32>>> = HashMap::new();
         let mut paths = HashMap::new();
         let mut unfiltered = 0;
+        let mut pop = Popularity::new();
+        for d in rules {
+            let mut seen = std::collections::HashSet::new();
+            mentioned(d, &mut seen);
+            for a in seen {
+                *pop.entry(a).or_insert(0) += 1;
+            }
+        }
         for (i, d) in rules.iter().enumerate() {
-            match cover(&d.condition, d, &mut paths) {
+            match cover(&d.condition, d, &mut paths, &pop) {
                 Some(c) if !c.is_empty() => {
                     for (t, lit) in c {
-                        per_field.entry(t).or_default().entry(lit).or_default().push(i as u32);
+                        per_field
+                            .entry(t)
+                            .or_default()
+                            .entry(lit)
+                            .or_default()
+                            .push(i as u32);
                     }
                 }
                 _ => {
@@ -192,7 +261,9 @@ impl Prefilter {
             AtomTarget::Keyword => -1,
         });
         for (t, atoms) in targets {
-            let Some(auto) = Automaton::build(atoms) else { continue };
+            let Some(auto) = Automaton::build(atoms) else {
+                continue;
+            };
             match t {
                 AtomTarget::Keyword => keyword = Some(auto),
                 AtomTarget::Field(flat) => {
@@ -225,13 +296,17 @@ impl Prefilter {
         cand.extend_from_slice(&self.always);
         for (k, v) in ev.fields.iter() {
             let Key::Id(id) = k else { continue };
-            let Some(&idx) = self.by_flat.get(*id as usize) else { continue };
+            let Some(&idx) = self.by_flat.get(*id as usize) else {
+                continue;
+            };
             if let Some((_, auto)) = self.fields.get(idx as usize) {
                 mark_value(auto, v, cand, buf);
             }
         }
         for &idx in &self.nested {
-            let Some((fp, auto)) = self.fields.get(idx as usize) else { continue };
+            let Some((fp, auto)) = self.fields.get(idx as usize) else {
+                continue;
+            };
             if ev.fields.get(fp.flat).is_some() {
                 continue;
             }

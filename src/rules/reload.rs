@@ -34,7 +34,10 @@ impl RuleStore {
 
     /// The running rule set.
     pub fn current(&self) -> Arc<RuleSet> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Increases by one with every successful reload.
@@ -135,7 +138,8 @@ impl Drop for Watcher {
 mod tests {
     use super::*;
 
-    const GOOD: &str = "title: t\nlogsource: {product: linux}\ndetection:\n  sel: {a: b}\n  condition: sel\n";
+    const GOOD: &str =
+        "title: t\nlogsource: {product: linux}\ndetection:\n  sel: {a: b}\n  condition: sel\n";
 
     #[test]
     fn bad_reload_keeps_running_set_and_watch_picks_up_changes() {
@@ -144,7 +148,11 @@ mod tests {
         std::fs::write(dir.join("a.yml"), GOOD).unwrap();
         let store = Arc::new(RuleStore::new(vec![dir.clone()], LoadOptions::default()).unwrap());
         assert_eq!(store.current().len(), 1);
-        std::fs::write(dir.join("b.yml"), "title: x\ndetection:\n  sel:\n    a|contians: b\n  condition: sel\n").unwrap();
+        std::fs::write(
+            dir.join("b.yml"),
+            "title: x\ndetection:\n  sel:\n    a|contians: b\n  condition: sel\n",
+        )
+        .unwrap();
         let err = store.reload().unwrap_err();
         assert!(err.errors[0].to_string().contains("b.yml:4"));
         assert_eq!(store.current().len(), 1);

