@@ -69,6 +69,10 @@ fn run_vigil(rules: &Path, events: &Path) -> Figures {
     };
     let n_rules = set.len();
     let mut engine = Engine::new(Arc::new(set));
+    let debug = std::env::var_os("SIGMA_BENCH_DEBUG").is_some();
+    if debug {
+        engine.enable_profile();
+    }
     let start = Instant::now();
     let file = std::fs::File::open(events).unwrap_or_else(|e| panic!("{}: {e}", events.display()));
     let mut batch = Vec::with_capacity(1024);
@@ -92,6 +96,20 @@ fn run_vigil(rules: &Path, events: &Path) -> Figures {
         engine.process_batch(&batch, &mut out);
         eval += t.elapsed();
         out.clear();
+    }
+    if debug {
+        let ls = LogSource::default();
+        let (applicable, unfiltered) = engine.rules().prefilter_stats(&ls);
+        eprintln!(
+            "  prefilter: {unfiltered} of {applicable} rules unscreened; {:.2} rules evaluated per event",
+            engine.evaluations() as f64 / n as f64
+        );
+        for (rule, n) in engine.rule_matches().iter().take(10) {
+            eprintln!("  {n:>8} matches {rule}");
+        }
+        for (rule, n, ns) in engine.rule_costs().iter().take(15) {
+            eprintln!("  {:>8} ms {n:>8} evals {rule}", ns / 1_000_000);
+        }
     }
     Figures {
         rules: n_rules,
@@ -131,20 +149,16 @@ fn run_rsigma(rules: &Path, events: &Path) -> Option<Peer> {
         .ok()?;
     let secs = start.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let stats = stderr.lines().find(|l| l.contains("detection matches"));
-    let matches = match stats {
-        Some(l) => l
-            .split(", ")
-            .find(|p| p.ends_with("detection matches"))
-            .and_then(|p| p.split_whitespace().next())
-            .and_then(|x| x.parse().ok())
-            .unwrap_or(0),
-        None => out
-            .stdout
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .count() as u64,
-    };
+    // "Processed N events, M matches." (older releases: "M detection matches, ...")
+    let stats = stderr.lines().find(|l| l.starts_with("Processed "));
+    let matches = stats
+        .and_then(|l| {
+            l.split(", ")
+                .find(|p| p.contains("matches"))
+                .and_then(|p| p.split_whitespace().next())
+                .and_then(|x| x.parse().ok())
+        })
+        .unwrap_or_else(|| out.stdout.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64);
     let peak_kb = std::fs::read_to_string(&time_out)
         .ok()
         .and_then(|s| s.lines().last().and_then(|l| l.trim().parse().ok()))

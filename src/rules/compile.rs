@@ -111,8 +111,15 @@ fn sigma_parts(s: &str) -> Vec<Part> {
     parts
 }
 
+/// Whether folding ASCII case alone compares `s` case-insensitively: true when its non-ASCII
+/// characters have no case (the dashes `windash` adds), so bytes >= 0x80 compare exactly.
+fn ascii_fold_suffices(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii() || (!c.is_lowercase() && !c.is_uppercase()))
+}
+
 fn fold(s: &str, ci: bool) -> (Box<str>, bool) {
-    let ascii = s.is_ascii();
+    let ascii = ascii_fold_suffices(s);
     if !ci {
         (s.into(), ascii)
     } else if ascii {
@@ -176,7 +183,7 @@ fn string_pattern(s: &str, op: StrOp, wildcards: bool, ci: bool) -> Result<Patte
             ascii,
         });
     }
-    let ascii = segs.iter().all(|s| s.is_ascii());
+    let ascii = segs.iter().all(|s| ascii_fold_suffices(s));
     Ok(Pattern::Glob {
         segs: segs.iter().map(|s| fold(s, ci).0).collect(),
         start,

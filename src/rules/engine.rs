@@ -30,10 +30,15 @@ pub struct Engine {
     next_sweep: i64,
     /// Matches per detection rule not yet published to metrics.
     pending: Vec<u64>,
+    /// Matches per detection rule since the engine started.
+    totals: Vec<u64>,
     pending_events: u64,
     published_evictions: u64,
     published_suppressed: u64,
     matches: u64,
+    evaluations: u64,
+    /// Per detection rule (evaluations, nanoseconds), when profiling is on.
+    profile: Option<Vec<(u64, u64)>>,
 }
 
 impl Engine {
@@ -44,6 +49,7 @@ impl Engine {
             corr: CorrelationState::new(rules.correlations.len()),
             suppress: super::suppress::Suppressor::new(max_groups),
             pending: vec![0; n],
+            totals: vec![0; n],
             rules,
             view: None,
             cand: Vec::new(),
@@ -54,6 +60,8 @@ impl Engine {
             published_evictions: 0,
             published_suppressed: 0,
             matches: 0,
+            evaluations: 0,
+            profile: None,
         }
     }
 
@@ -68,6 +76,32 @@ impl Engine {
     /// The rule set this engine runs.
     pub fn rules(&self) -> &Arc<RuleSet> {
         &self.rules
+    }
+
+    /// Measures the time spent in each rule from now on (costs a clock read per evaluation).
+    pub fn enable_profile(&mut self) {
+        self.profile = Some(vec![(0, 0); self.rules.detections.len()]);
+    }
+
+    /// With profiling on: (rule id and title, evaluations, total nanoseconds), costliest first.
+    pub fn rule_costs(&self) -> Vec<(String, u64, u64)> {
+        let Some(p) = &self.profile else { return Vec::new() };
+        let mut v: Vec<(String, u64, u64)> = p
+            .iter()
+            .enumerate()
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(i, (n, ns))| {
+                let info = &self.rules.detections[i].info;
+                (format!("{} {}", info.id, info.title), *n, *ns)
+            })
+            .collect();
+        v.sort_by(|a, b| b.2.cmp(&a.2));
+        v
+    }
+
+    /// Rule evaluations so far (candidates the prefilter let through).
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations
     }
 
     /// Detection matches so far (before suppression, alerting or not).
@@ -169,12 +203,20 @@ impl Engine {
                     continue;
                 };
                 let rule = &rules.detections[ri as usize];
-                if detection_matches(&rule.det, ev, &mut self.buf)
+                self.evaluations += 1;
+                let started = self.profile.is_some().then(Instant::now);
+                let hit = detection_matches(&rule.det, ev, &mut self.buf)
                     && !rule
                         .exclusions
                         .iter()
-                        .any(|x| detection_matches(x, ev, &mut self.buf))
-                {
+                        .any(|x| detection_matches(x, ev, &mut self.buf));
+                if let (Some(t), Some(p)) = (started, self.profile.as_mut()) {
+                    if let Some(slot) = p.get_mut(ri as usize) {
+                        slot.0 += 1;
+                        slot.1 += t.elapsed().as_nanos() as u64;
+                    }
+                }
+                if hit {
                     self.detection_matched(&rules, ri, ev, out);
                 }
             }
@@ -191,6 +233,7 @@ impl Engine {
     ) {
         self.matches += 1;
         self.pending[ri as usize] += 1;
+        self.totals[ri as usize] += 1;
         let rule = &rules.detections[ri as usize];
         if rule.alert {
             let alert = Alert::new(rule.info.clone(), ev);
@@ -302,6 +345,27 @@ impl Engine {
             Some(s) => self.suppress.admit(key, s, alert, out),
             None => out.push(alert),
         }
+    }
+
+    /// Matches per rule since the engine started (rules with at least one), most first.
+    pub fn rule_matches(&self) -> Vec<(String, u64)> {
+        let nd = self.rules.detections.len();
+        let mut v: Vec<(String, u64)> = self
+            .totals
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| {
+                let info = if i < nd {
+                    &self.rules.detections[i].info
+                } else {
+                    &self.rules.correlations[i - nd].info
+                };
+                (format!("{} {}", info.id, info.title), *n)
+            })
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v
     }
 
     /// Correlation groups and suppression windows currently held (for diagnostics).
