@@ -153,8 +153,9 @@ fn string_pattern(s: &str, op: StrOp, wildcards: bool, ci: bool) -> Result<Patte
             }
         }
         re.push('$');
+        let lits = regex_literals(&re);
         return regex::Regex::new(&re)
-            .map(|r| Pattern::Regex(Box::new(r)))
+            .map(|r| Pattern::Regex(Box::new(r), lits))
             .map_err(|e| format!("wildcard pattern {s:?}: {e}"));
     }
     let start = parts.first() != Some(&Part::Star);
@@ -426,7 +427,7 @@ fn compile_item(item: &Item, ctx: &CompileContext<'_>) -> Result<CItem, String> 
                         first_line(&e.to_string())
                     )
                 })?;
-            patterns.push(Pattern::Regex(Box::new(re)));
+            patterns.push(Pattern::Regex(Box::new(re), regex_literals(&src)));
             continue;
         }
         let texts = if f.expand {
@@ -450,6 +451,9 @@ fn compile_item(item: &Item, ctx: &CompileContext<'_>) -> Result<CItem, String> 
     if patterns.is_empty() {
         return Err("item has no values; give a value, a list of values or null".into());
     }
+    if !f.all {
+        patterns = combine(patterns, ci);
+    }
     Ok(CItem {
         target,
         patterns: patterns.into(),
@@ -457,6 +461,116 @@ fn compile_item(item: &Item, ctx: &CompileContext<'_>) -> Result<CItem, String> 
         neq: f.neq,
         exists: None,
     })
+}
+
+/// Literals one of which every match of the regex `src` contains (its prefixes or suffixes,
+/// whichever are longer), lowercased; `None` when the regex has no such finite set.
+pub(crate) fn regex_literals(src: &str) -> Option<Box<[Box<str>]>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new().build().parse(src).ok()?;
+    [ExtractKind::Prefix, ExtractKind::Suffix]
+        .into_iter()
+        .filter_map(|kind| {
+            let seq = Extractor::new().kind(kind).extract(&hir);
+            let lits = seq.literals()?;
+            let mut out: Vec<Box<str>> = Vec::with_capacity(lits.len());
+            for l in lits {
+                let text = std::str::from_utf8(l.as_bytes()).ok()?;
+                if text.is_empty() {
+                    return None;
+                }
+                out.push(text.to_ascii_lowercase().into());
+            }
+            out.sort();
+            out.dedup();
+            (!out.is_empty()).then_some(out)
+        })
+        .max_by_key(|lits| lits.iter().map(|l| l.len()).min().unwrap_or(0))
+        .map(Vec::into_boxed_slice)
+}
+
+/// Below this many alternatives an item keeps its patterns separate.
+const COMBINE_AT: usize = 4;
+
+/// Merges an item's alternatives (OR) into one matcher where that is faster: many `contains`
+/// literals into one Aho-Corasick automaton, regexes into a set, CIDR ranges into a trie.
+fn combine(patterns: Vec<Pattern>, ci: bool) -> Vec<Pattern> {
+    let mut lits: Vec<Box<str>> = Vec::new();
+    let mut regexes: Vec<(String, Option<Box<[Box<str>]>>)> = Vec::new();
+    let mut nets: Vec<IpNet> = Vec::new();
+    let mut rest = Vec::new();
+    for p in patterns {
+        match p {
+            Pattern::Str { op: StrOp::Contains, text, ascii: true, .. } if !text.is_empty() => lits.push(text),
+            Pattern::Str { op: StrOp::Contains, ref text, ascii: false, .. }
+                if ci && text.chars().count() == 1 =>
+            {
+                // One cased character (homoglyph lists): its two cases, compared exactly.
+                let c: String = text.to_string();
+                lits.push(c.to_lowercase().into());
+                lits.push(c.to_uppercase().into());
+            }
+            Pattern::Regex(re, l) => regexes.push((re.as_str().to_string(), l)),
+            Pattern::Cidr(net) => nets.push(net),
+            other => rest.push(other),
+        }
+    }
+    if lits.len() >= COMBINE_AT {
+        lits.sort();
+        lits.dedup();
+        match aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(ci)
+            .build(lits.iter().map(|l| l.as_bytes()))
+        {
+            Ok(ac) => rest.push(Pattern::AnyContains(Box::new(ac), lits.into_boxed_slice())),
+            Err(_) => rest.extend(lits.into_iter().map(|text| Pattern::Str {
+                op: StrOp::Contains,
+                text,
+                ci,
+                ascii: true,
+            })),
+        }
+    } else {
+        rest.extend(lits.into_iter().map(|text| {
+            let ascii = ascii_fold_suffices(&text);
+            Pattern::Str { op: StrOp::Contains, text, ci, ascii }
+        }));
+    }
+    if regexes.len() >= 2 {
+        let all_lits: Option<Vec<Box<str>>> = regexes
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.into_iter().flat_map(|b| b.into_vec()).collect());
+        match regex::RegexSetBuilder::new(regexes.iter().map(|(r, _)| r))
+            .size_limit(1 << 24)
+            .build()
+        {
+            Ok(set) => rest.push(Pattern::RegexSet(
+                Box::new(set),
+                all_lits.map(Vec::into_boxed_slice),
+            )),
+            Err(_) => {
+                for (r, l) in regexes {
+                    if let Ok(re) = regex::Regex::new(&r) {
+                        rest.push(Pattern::Regex(Box::new(re), l));
+                    }
+                }
+            }
+        }
+    } else {
+        for (r, l) in regexes {
+            if let Ok(re) = regex::Regex::new(&r) {
+                rest.push(Pattern::Regex(Box::new(re), l));
+            }
+        }
+    }
+    if nets.len() >= 2 {
+        rest.push(Pattern::CidrSet(Box::new(super::cidr::PrefixTrie::new(&nets))));
+    } else {
+        rest.extend(nets.into_iter().map(Pattern::Cidr));
+    }
+    rest
 }
 
 fn first_line(s: &str) -> String {
@@ -551,7 +665,7 @@ mod tests {
             }
         ));
         let p = string_pattern("a?b", StrOp::Exact, true, true).unwrap();
-        assert!(matches!(p, Pattern::Regex(_)));
+        assert!(matches!(p, Pattern::Regex(..)));
         let p = string_pattern("a*b", StrOp::Exact, false, true).unwrap();
         assert!(matches!(
             p,

@@ -87,8 +87,15 @@ pub enum Pattern {
         ci: bool,
         ascii: bool,
     },
-    Regex(Box<regex::Regex>),
+    /// A regex and, when it has them, literals one of which every match contains (prefilter).
+    Regex(Box<regex::Regex>, Option<Box<[Box<str>]>>),
+    /// Several regexes of one item, tested in one pass.
+    RegexSet(Box<regex::RegexSet>, Option<Box<[Box<str>]>>),
+    /// Several `contains` literals of one item, in one automaton (ASCII case folded when `ci`).
+    AnyContains(Box<aho_corasick::AhoCorasick>, Box<[Box<str>]>),
     Cidr(IpNet),
+    /// Several CIDR ranges of one item, in a prefix trie.
+    CidrSet(Box<super::cidr::PrefixTrie>),
     Num(Cmp, f64),
     Null,
     FieldRef {
@@ -214,6 +221,7 @@ impl Pattern {
     pub fn matches(&self, v: &Value, event: &Event, buf: &mut String) -> bool {
         match self {
             Pattern::Cidr(net) => value_ip(v).is_some_and(|ip| net.contains(&ip)),
+            Pattern::CidrSet(t) => value_ip(v).is_some_and(|ip| t.contains(ip)),
             Pattern::Num(cmp, bound) => value_number(v).is_some_and(|x| cmp.holds(x, *bound)),
             Pattern::Null => matches!(v, Value::Null),
             _ => value_text(v, buf).is_some_and(|s| self.matches_str(s, event)),
@@ -246,11 +254,14 @@ impl Pattern {
                 }
                 glob(hay.as_bytes(), segs, *start, *end, *ci)
             }
-            Pattern::Regex(re) => re.is_match(hay),
+            Pattern::Regex(re, _) => re.is_match(hay),
+            Pattern::RegexSet(set, _) => set.is_match(hay),
+            Pattern::AnyContains(ac, _) => ac.is_match(hay),
             Pattern::Cidr(net) => hay
                 .trim()
                 .parse::<IpAddr>()
                 .is_ok_and(|ip| net.contains(&ip)),
+            Pattern::CidrSet(t) => hay.trim().parse::<IpAddr>().is_ok_and(|ip| t.contains(ip)),
             Pattern::Num(cmp, bound) => hay
                 .trim()
                 .parse::<f64>()

@@ -66,7 +66,7 @@ fn mentioned(d: &CDetection, out: &mut std::collections::HashSet<(AtomTarget, St
                     Target::Keyword => AtomTarget::Keyword,
                 };
                 for p in it.patterns.iter() {
-                    if let Some(l) = pattern_atom(p) {
+                    for l in pattern_atoms(p).unwrap_or_default() {
                         out.insert((target.clone(), l));
                     }
                 }
@@ -83,22 +83,28 @@ fn union(covers: impl Iterator<Item = Option<Cover>>) -> Option<Cover> {
     Some(out)
 }
 
-/// The longest ASCII run of a literal: the automaton folds ASCII case only.
-fn ascii_literal(s: &str) -> Option<String> {
+/// The part of a literal the automaton can look for: the automaton folds ASCII case only, so
+/// characters that have case outside ASCII split the literal and the longest piece is kept.
+fn atom_literal(s: &str) -> Option<String> {
     let run = s
-        .split(|c: char| !c.is_ascii())
+        .split(|c: char| !c.is_ascii() && (c.is_lowercase() || c.is_uppercase()))
         .max_by_key(|r| r.len())
         .unwrap_or_default();
     (!run.is_empty()).then(|| run.to_ascii_lowercase())
 }
 
-fn pattern_atom(p: &Pattern) -> Option<String> {
+/// Literals one of which must occur in a value the pattern matches.
+fn pattern_atoms(p: &Pattern) -> Option<Vec<String>> {
+    let all = |lits: &[Box<str>]| lits.iter().map(|l| atom_literal(l)).collect::<Option<Vec<_>>>();
     match p {
-        Pattern::Str { text, .. } => ascii_literal(text),
+        Pattern::Str { text, .. } => atom_literal(text).map(|l| vec![l]),
         Pattern::Glob { segs, .. } => segs
             .iter()
-            .filter_map(|s| ascii_literal(s))
-            .max_by_key(|s| s.len()),
+            .filter_map(|s| atom_literal(s))
+            .max_by_key(|s| s.len())
+            .map(|l| vec![l]),
+        Pattern::AnyContains(_, lits) => all(lits),
+        Pattern::Regex(_, Some(lits)) | Pattern::RegexSet(_, Some(lits)) => all(lits),
         _ => None,
     }
 }
@@ -118,7 +124,9 @@ fn item_cover(
         }
         Target::Keyword => AtomTarget::Keyword,
     };
-    let atom = |p: &Pattern| pattern_atom(p).map(|l| vec![(target.clone(), l)]);
+    let atom = |p: &Pattern| {
+        pattern_atoms(p).map(|ls| ls.into_iter().map(|l| (target.clone(), l)).collect::<Cover>())
+    };
     if it.all {
         best(it.patterns.iter().map(atom), pop)
     } else {
