@@ -3,7 +3,7 @@
 //! event fields. A payload no protocol claims is turned away in a few comparisons, without
 //! allocating.
 
-use crate::decode::{dns, http, ssh, tls};
+use crate::decode::{dns, ftp, http, ssh, tls};
 use crate::event::{f, Fields, Kind, Value};
 
 const TCP: u8 = 6;
@@ -17,6 +17,8 @@ pub enum AppData {
     Http(http::Request),
     Tls(tls::ClientHello),
     Ssh(ssh::Banner),
+    /// One FTP control line (a command from the client or a reply from the server).
+    Ftp(ftp::Message),
 }
 
 impl AppData {
@@ -27,6 +29,7 @@ impl AppData {
             AppData::Http(_) => "http",
             AppData::Tls(_) => "tls",
             AppData::Ssh(_) => "ssh",
+            AppData::Ftp(_) => "ftp",
         }
     }
 
@@ -37,6 +40,7 @@ impl AppData {
             AppData::Http(_) => Some(Kind::Http),
             AppData::Tls(_) => Some(Kind::Tls),
             AppData::Ssh(_) => None,
+            AppData::Ftp(_) => Some(Kind::Ftp),
         }
     }
 
@@ -47,6 +51,8 @@ impl AppData {
             AppData::Http(_) => Some("proxy"),
             AppData::Tls(_) => Some("tls"),
             AppData::Ssh(_) => None,
+            // Sigma has no FTP category; vigil names it `ftp` (rules/README.md).
+            AppData::Ftp(_) => Some("ftp"),
         }
     }
 
@@ -60,6 +66,20 @@ impl AppData {
             AppData::Ssh(b) => {
                 fields.push(f::SSH_BANNER, b.line.clone());
                 fields.push(f::SSH_SOFTWARE, b.software.clone());
+            }
+            AppData::Ftp(ftp::Message::Command { verb, arg }) => {
+                fields.push(f::FTP_COMMAND, verb.clone());
+                // Passwords never leave the packet path.
+                let arg = if verb == "PASS" {
+                    "********".to_string()
+                } else {
+                    arg.clone()
+                };
+                fields.push(f::FTP_ARG, arg);
+            }
+            AppData::Ftp(ftp::Message::Reply { code, text }) => {
+                fields.push(f::FTP_REPLY_CODE, *code);
+                fields.push(f::FTP_REPLY, text.clone());
             }
         }
     }
@@ -146,13 +166,15 @@ fn carries_something(m: &dns::Message) -> bool {
     !(m.questions.is_empty() && m.answers.is_empty())
 }
 
+const FTP_PORT: u16 = 21;
+
 fn is_dns_port(port: u16) -> bool {
     port == 53 || port == 5353
 }
 
 /// Finds the application protocol of one L4 payload. `proto` is the IP protocol number (6 tcp,
-/// 17 udp). DNS is recognised on port 53 or 5353 on either side; TLS, HTTP and SSH on any TCP
-/// port by their first bytes. Returns `None`, without allocating, for anything else.
+/// 17 udp). DNS is recognised on port 53 or 5353 on either side, FTP control lines on TCP
+/// port 21; TLS, HTTP and SSH on any TCP port by their first bytes. Returns `None`, without allocating, for anything else.
 pub fn inspect(proto: u8, sport: u16, dport: u16, payload: &[u8]) -> Option<AppData> {
     if payload.is_empty() {
         return None;
@@ -174,6 +196,11 @@ pub fn inspect(proto: u8, sport: u16, dport: u16, payload: &[u8]) -> Option<AppD
                     .filter(carries_something);
                 if let Some(m) = m {
                     return Some(AppData::Dns(m));
+                }
+            }
+            if sport == FTP_PORT || dport == FTP_PORT {
+                if let Ok(m) = ftp::parse(payload, sport == FTP_PORT) {
+                    return Some(AppData::Ftp(m));
                 }
             }
             match payload {

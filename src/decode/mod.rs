@@ -2,6 +2,7 @@
 //! one folder per protocol (`dns`, `tls`, `http`, `ssh`, dispatched by `app`).
 pub mod app;
 pub mod dns;
+pub mod ftp;
 pub mod http;
 pub mod packet;
 pub mod ssh;
