@@ -78,6 +78,19 @@ pub fn test(paths: &[PathBuf]) -> i32 {
 /// Lists loaded rules: id, kind, level, logsource, title.
 pub fn list(paths: &[PathBuf]) -> i32 {
     let (set, report) = RuleSet::load_lenient(paths, &LoadOptions::default());
+    print_list(&set);
+    if !report.errors.is_empty() {
+        eprintln!(
+            "{} problem(s); run `vigil rules check` for details",
+            report.errors.len()
+        );
+        return 1;
+    }
+    0
+}
+
+/// One line per rule: id, kind, level, logsource, title.
+pub fn print_list(set: &RuleSet) {
     for r in set.rules() {
         let ls = [
             &r.logsource.category,
@@ -101,12 +114,4 @@ pub fn list(paths: &[PathBuf]) -> i32 {
             r.title
         );
     }
-    if !report.errors.is_empty() {
-        eprintln!(
-            "{} problem(s); run `vigil rules check` for details",
-            report.errors.len()
-        );
-        return 1;
-    }
-    0
 }

@@ -3,6 +3,7 @@
 //! `vigil rules` commands. `rules/README.md` documents the format and vigil's extensions.
 
 mod alert;
+pub mod bundled;
 mod cidr;
 pub mod cli;
 mod compile;
