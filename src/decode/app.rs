@@ -221,14 +221,8 @@ pub fn inspect(proto: u8, sport: u16, dport: u16, payload: &[u8]) -> Option<AppD
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::testutil::hex;
     use crate::event::field_name;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("test input is valid"))
-            .collect()
-    }
 
     fn filled(a: &AppData) -> Vec<(String, serde_json::Value)> {
         let mut fields = Fields::new();

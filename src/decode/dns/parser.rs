@@ -667,13 +667,7 @@ fn push_escaped(out: &mut String, bytes: &[u8], lowest: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("test input is valid"))
-            .collect()
-    }
+    use crate::decode::testutil::hex;
 
     // suricata-verify/dns/bug-1158/input.pcap, packet 1: an iodine TXT query.
     const TUNNEL_QUERY: &str = "c22f010000010000000000000a41414141414f316b5141053d61757468037372760674756e6e656c03636f6d0000100001";

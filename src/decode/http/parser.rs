@@ -240,13 +240,7 @@ fn header(req: &mut Request, line: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("test input is valid"))
-            .collect()
-    }
+    use crate::decode::testutil::hex;
 
     /// suricata-verify/eve-metadata/testmyids.pcap, packet 4: curl fetching testmyids.com.
     const CURL_GET: &str = "474554202f20485454502f312e310d0a486f73743a207777772e746573746d796964732e636f6d0d0a557365722d4167656e743a206375726c2f372e34332e300d0a4163636570743a202a2f2a0d0a0d0a";

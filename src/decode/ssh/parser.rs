@@ -97,13 +97,7 @@ pub fn parse_banner(buf: &[u8]) -> Result<Banner, SshError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("test input is valid"))
-            .collect()
-    }
+    use crate::decode::testutil::hex;
 
     /// suricata-verify/ssh-hassh/input.pcap, packets 11 (client) and 13 (server).
     const WINDOWS_CLIENT: &str =

@@ -339,13 +339,7 @@ fn server_name(r: &mut Reader<'_>) -> Result<Option<String>, TlsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("test input is valid"))
-            .collect()
-    }
+    use crate::decode::testutil::hex;
 
     /// suricata-verify/community-id-ipv4/input.pcap, packet 4: a TLS 1.3 ClientHello for
     /// ipv4.google.com (the padding extension's zeros are shortened, its length kept right by
