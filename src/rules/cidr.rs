@@ -57,7 +57,9 @@ impl PrefixTrie {
         let nodes = if len == 32 { &self.v4 } else { &self.v6 };
         let mut at = 0usize;
         for i in 0..=len {
-            let Some(node) = nodes.get(at) else { return false };
+            let Some(node) = nodes.get(at) else {
+                return false;
+            };
             if node.terminal {
                 return true;
             }

@@ -501,10 +501,18 @@ fn combine(patterns: Vec<Pattern>, ci: bool) -> Vec<Pattern> {
     let mut rest = Vec::new();
     for p in patterns {
         match p {
-            Pattern::Str { op: StrOp::Contains, text, ascii: true, .. } if !text.is_empty() => lits.push(text),
-            Pattern::Str { op: StrOp::Contains, ref text, ascii: false, .. }
-                if ci && text.chars().count() == 1 =>
-            {
+            Pattern::Str {
+                op: StrOp::Contains,
+                text,
+                ascii: true,
+                ..
+            } if !text.is_empty() => lits.push(text),
+            Pattern::Str {
+                op: StrOp::Contains,
+                ref text,
+                ascii: false,
+                ..
+            } if ci && text.chars().count() == 1 => {
                 // One cased character (homoglyph lists): its two cases, compared exactly.
                 let c: String = text.to_string();
                 lits.push(c.to_lowercase().into());
@@ -533,7 +541,12 @@ fn combine(patterns: Vec<Pattern>, ci: bool) -> Vec<Pattern> {
     } else {
         rest.extend(lits.into_iter().map(|text| {
             let ascii = ascii_fold_suffices(&text);
-            Pattern::Str { op: StrOp::Contains, text, ci, ascii }
+            Pattern::Str {
+                op: StrOp::Contains,
+                text,
+                ci,
+                ascii,
+            }
         }));
     }
     if regexes.len() >= 2 {
@@ -566,7 +579,9 @@ fn combine(patterns: Vec<Pattern>, ci: bool) -> Vec<Pattern> {
         }
     }
     if nets.len() >= 2 {
-        rest.push(Pattern::CidrSet(Box::new(super::cidr::PrefixTrie::new(&nets))));
+        rest.push(Pattern::CidrSet(Box::new(super::cidr::PrefixTrie::new(
+            &nets,
+        ))));
     } else {
         rest.extend(nets.into_iter().map(Pattern::Cidr));
     }

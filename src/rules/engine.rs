@@ -85,7 +85,9 @@ impl Engine {
 
     /// With profiling on: (rule id and title, evaluations, total nanoseconds), costliest first.
     pub fn rule_costs(&self) -> Vec<(String, u64, u64)> {
-        let Some(p) = &self.profile else { return Vec::new() };
+        let Some(p) = &self.profile else {
+            return Vec::new();
+        };
         let mut v: Vec<(String, u64, u64)> = p
             .iter()
             .enumerate()

@@ -6,7 +6,10 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+/// Literal sets up to this size get a DFA.
+const DFA_MAX_PATTERNS: usize = 5_000;
 
 use super::compile::{CDetection, CItem, CSelection, Target};
 use super::condition::Resolved;
@@ -95,7 +98,11 @@ fn atom_literal(s: &str) -> Option<String> {
 
 /// Literals one of which must occur in a value the pattern matches.
 fn pattern_atoms(p: &Pattern) -> Option<Vec<String>> {
-    let all = |lits: &[Box<str>]| lits.iter().map(|l| atom_literal(l)).collect::<Option<Vec<_>>>();
+    let all = |lits: &[Box<str>]| {
+        lits.iter()
+            .map(|l| atom_literal(l))
+            .collect::<Option<Vec<_>>>()
+    };
     match p {
         Pattern::Str { text, .. } => atom_literal(text).map(|l| vec![l]),
         Pattern::Glob { segs, .. } => segs
@@ -125,7 +132,11 @@ fn item_cover(
         Target::Keyword => AtomTarget::Keyword,
     };
     let atom = |p: &Pattern| {
-        pattern_atoms(p).map(|ls| ls.into_iter().map(|l| (target.clone(), l)).collect::<Cover>())
+        pattern_atoms(p).map(|ls| {
+            ls.into_iter()
+                .map(|l| (target.clone(), l))
+                .collect::<Cover>()
+        })
     };
     if it.all {
         best(it.patterns.iter().map(atom), pop)
@@ -188,9 +199,13 @@ impl Automaton {
             pats.push(lit);
             rules.push(rs.into_boxed_slice());
         }
+        // A full DFA is the fastest to search; past a few thousand literals its memory grows
+        // large, and the automaton chooses for itself.
+        let kind = (pats.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA);
         let ac = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(kind)
             .build(&pats)
             .ok()?;
         Some(Automaton {

@@ -679,14 +679,36 @@ fn shipped_rules_pass_their_tests() {
 
 #[test]
 fn combined_alternatives_match_like_separate_ones() {
-    let e = ev(0, &[("c", s("run MIMIKATZ now")), ("ip", s("172.16.9.1")), ("h", s("xаy"))]);
+    let e = ev(
+        0,
+        &[
+            ("c", s("run MIMIKATZ now")),
+            ("ip", s("172.16.9.1")),
+            ("h", s("xаy")),
+        ],
+    );
     let many = "  sel:\n    c|contains: [alpha, beta, gamma, mimikatz, delta]\n  condition: sel\n";
     assert!(detect(many, &e));
-    assert!(!detect("  sel:\n    c|contains: [alpha, beta, gamma, delta]\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    c|re: ['^x', 'MIMI[K]ATZ', 'zzz$']\n  condition: sel\n", &e));
-    assert!(!detect("  sel:\n    c|re: ['^x', 'mimikatz', 'zzz$']\n  condition: sel\n", &e));
-    assert!(detect("  sel:\n    ip|cidr: [10.0.0.0/8, 172.16.0.0/12]\n  condition: sel\n", &e));
-    assert!(!detect("  sel:\n    ip|cidr: [10.0.0.0/8, 192.168.0.0/16]\n  condition: sel\n", &e));
+    assert!(!detect(
+        "  sel:\n    c|contains: [alpha, beta, gamma, delta]\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    c|re: ['^x', 'MIMI[K]ATZ', 'zzz$']\n  condition: sel\n",
+        &e
+    ));
+    assert!(!detect(
+        "  sel:\n    c|re: ['^x', 'mimikatz', 'zzz$']\n  condition: sel\n",
+        &e
+    ));
+    assert!(detect(
+        "  sel:\n    ip|cidr: [10.0.0.0/8, 172.16.0.0/12]\n  condition: sel\n",
+        &e
+    ));
+    assert!(!detect(
+        "  sel:\n    ip|cidr: [10.0.0.0/8, 192.168.0.0/16]\n  condition: sel\n",
+        &e
+    ));
     // Cyrillic 'а' (homoglyph lists): either case matches case-insensitively.
     let homoglyphs = "  sel:\n    h|contains: ['А', 'е', 'о', 'р']\n  condition: sel\n";
     assert!(detect(homoglyphs, &e));
@@ -712,6 +734,12 @@ detection:
     let (n, unscreened) = rs.prefilter_stats(&LogSource::product_service("linux", "auditd"));
     assert_eq!((n, unscreened), (2, 0));
     let rs = Arc::new(rs);
-    let out = run(&rs, &[ev(0, &[("c", s("x invoke-webrequest y"))]), ev(1, &[("c", s("hi \u{1F602}"))])]);
+    let out = run(
+        &rs,
+        &[
+            ev(0, &[("c", s("x invoke-webrequest y"))]),
+            ev(1, &[("c", s("hi \u{1F602}"))]),
+        ],
+    );
     assert_eq!(out.len(), 2);
 }
