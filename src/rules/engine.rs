@@ -46,7 +46,11 @@ impl Engine {
         let n = rules.detections.len() + rules.correlations.len();
         let max_groups = rules.opts.max_groups;
         Engine {
-            corr: CorrelationState::new(rules.correlations.len()),
+            corr: CorrelationState::new(
+                rules.correlations.len(),
+                rules.opts.max_groups,
+                rules.opts.max_events_per_group,
+            ),
             suppress: super::suppress::Suppressor::new(max_groups),
             pending: vec![0; n],
             totals: vec![0; n],
@@ -97,7 +101,7 @@ impl Engine {
                 (format!("{} {}", info.id, info.title), *n, *ns)
             })
             .collect();
-        v.sort_by(|a, b| b.2.cmp(&a.2));
+        v.sort_by_key(|x| std::cmp::Reverse(x.2));
         v
     }
 
@@ -262,15 +266,7 @@ impl Engine {
         let Some(c) = rules.correlations.get(ci as usize) else {
             return;
         };
-        self.corr.feed(
-            ci,
-            c,
-            pos,
-            ev,
-            rules.opts.max_groups,
-            rules.opts.max_events_per_group,
-            fired,
-        );
+        self.corr.feed(ci, c, pos, ev, fired);
     }
 
     fn correlation_fired(
@@ -366,7 +362,7 @@ impl Engine {
                 (format!("{} {}", info.id, info.title), *n)
             })
             .collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.sort_by_key(|x| std::cmp::Reverse(x.1));
         v
     }
 

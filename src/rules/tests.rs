@@ -648,7 +648,7 @@ fn sigmahq_corpus_loads_whole() {
         eprintln!("skipping: {} not present", root.display());
         return;
     }
-    let files = rule_files(&[root.clone()]).unwrap();
+    let files = rule_files(std::slice::from_ref(&root)).unwrap();
     assert_eq!(files.len(), 3141);
     let set = match RuleSet::load(&[root], &LoadOptions::default()) {
         Ok(s) => s,
@@ -664,7 +664,8 @@ fn spec_test_rules_load() {
         return;
     }
     for file in rule_files(&[root]).unwrap() {
-        let (set, report) = RuleSet::load_lenient(&[file.clone()], &LoadOptions::default());
+        let (set, report) =
+            RuleSet::load_lenient(std::slice::from_ref(&file), &LoadOptions::default());
         assert!(report.errors.is_empty(), "{}: {report}", file.display());
         assert_eq!(set.len(), 1, "{}", file.display());
     }
