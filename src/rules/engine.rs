@@ -16,12 +16,15 @@ use crate::event::{Event, LogSource, Timestamp};
 
 /// How often (in event time) expired suppression windows and correlation windows are closed.
 const SWEEP_NS: i64 = 1_000_000_000;
+/// Logsource views an engine keeps at hand.
+const VIEW_CACHE: usize = 16;
 /// Events between metric publications when `process` is called one event at a time.
 const PUBLISH_EVERY: u64 = 4096;
 
 pub struct Engine {
     rules: Arc<RuleSet>,
-    view: Option<(LogSource, Arc<View>)>,
+    /// Views of the logsources seen recently; events of a few kinds interleave in a batch.
+    views: Vec<(LogSource, Arc<View>)>,
     cand: Vec<u64>,
     buf: String,
     corr: CorrelationState,
@@ -55,7 +58,7 @@ impl Engine {
             pending: vec![0; n],
             totals: vec![0; n],
             rules,
-            view: None,
+            views: Vec::new(),
             cand: Vec::new(),
             buf: String::new(),
             fired: Vec::new(),
@@ -116,13 +119,18 @@ impl Engine {
     }
 
     fn view_for(&mut self, ls: &LogSource) -> Arc<View> {
-        if let Some((cached, v)) = &self.view {
-            if self.rules.opts.logsource_any || cached == ls {
-                return v.clone();
-            }
+        if let Some((_, v)) = self
+            .views
+            .iter()
+            .find(|(cached, _)| self.rules.opts.logsource_any || cached == ls)
+        {
+            return v.clone();
         }
         let v = self.rules.view(ls);
-        self.view = Some((ls.clone(), v.clone()));
+        if self.views.len() >= VIEW_CACHE {
+            self.views.remove(0);
+        }
+        self.views.push((ls.clone(), v.clone()));
         v
     }
 

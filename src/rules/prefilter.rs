@@ -35,11 +35,14 @@ const POPULAR: u32 = 3;
 
 type Score = (
     bool,
+    bool,
     usize,
     std::cmp::Reverse<u32>,
     std::cmp::Reverse<usize>,
 );
 
+/// Prefer, in order: atoms few rules share; atoms on a named field (keyword atoms make the
+/// automaton scan every string of every event); longer literals; fewer alternatives.
 fn score(c: &Cover, pop: &Popularity) -> Score {
     let min_len = c.iter().map(|(_, l)| l.len()).min().unwrap_or(0);
     let max_pop = c
@@ -47,8 +50,10 @@ fn score(c: &Cover, pop: &Popularity) -> Score {
         .map(|a| pop.get(a).copied().unwrap_or(0))
         .max()
         .unwrap_or(0);
+    let on_fields = c.iter().all(|(t, _)| *t != AtomTarget::Keyword);
     (
         max_pop <= POPULAR,
+        on_fields,
         min_len.min(8),
         std::cmp::Reverse(max_pop),
         std::cmp::Reverse(c.len()),
