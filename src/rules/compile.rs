@@ -489,6 +489,9 @@ pub(crate) fn regex_literals(src: &str) -> Option<Box<[Box<str>]>> {
         .map(Vec::into_boxed_slice)
 }
 
+/// Literals one of which a match must contain.
+type Literals = Box<[Box<str>]>;
+
 /// Below this many alternatives an item keeps its patterns separate.
 const COMBINE_AT: usize = 4;
 
@@ -496,7 +499,7 @@ const COMBINE_AT: usize = 4;
 /// literals into one Aho-Corasick automaton, regexes into a set, CIDR ranges into a trie.
 fn combine(patterns: Vec<Pattern>, ci: bool) -> Vec<Pattern> {
     let mut lits: Vec<Box<str>> = Vec::new();
-    let mut regexes: Vec<(String, Option<Box<[Box<str>]>>)> = Vec::new();
+    let mut regexes: Vec<(String, Option<Literals>)> = Vec::new();
     let mut nets: Vec<IpNet> = Vec::new();
     let mut rest = Vec::new();
     for p in patterns {
@@ -590,8 +593,7 @@ fn combine(patterns: Vec<Pattern>, ci: bool) -> Vec<Pattern> {
 
 fn first_line(s: &str) -> String {
     s.lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or(s)
         .trim()
         .to_string()

@@ -236,16 +236,27 @@ pub fn parse(src: &str) -> Result<Expr, ConditionError> {
 }
 
 /// Matches a selection name against a pattern with `*` wildcards (`selection_*`).
+/// Linear backtracking to the last star: hostile patterns (`****...`) cannot blow up.
 pub fn name_matches(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some((b'*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
-            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == n[ni] {
+            pi += 1;
+            ni += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
         }
     }
-    // Patterns are short and have one or two stars; the naive recursion is fine.
-    go(pattern.as_bytes(), name.as_bytes())
+    p[pi..].iter().all(|c| *c == b'*')
 }
 
 /// A condition with names resolved to selection indices.
@@ -391,6 +402,17 @@ mod tests {
         );
         let err = resolve(&parse("filtr").unwrap(), &names).unwrap_err();
         assert!(err.contains("did you mean 'filter'"));
+    }
+
+    #[test]
+    fn wildcard_names() {
+        assert!(name_matches("selection_*", "selection_a"));
+        assert!(name_matches("*", "x"));
+        assert!(name_matches("a*b*c", "axxbyyc"));
+        assert!(!name_matches("a*b*c", "axxbyy"));
+        assert!(!name_matches("sel", "selection"));
+        assert!(name_matches(&"*".repeat(5000), "selection"));
+        assert!(!name_matches(&("*a".repeat(2000) + "b"), &"a".repeat(50)));
     }
 
     #[test]

@@ -171,30 +171,28 @@ pub struct Fired {
 #[derive(Default)]
 pub struct CorrelationState {
     groups: Vec<HashMap<Box<str>, Group>>,
+    max_groups: usize,
+    max_hits: usize,
     pub evictions: u64,
 }
 
 const MAX_EVENT_IDS: usize = 100;
 
 impl CorrelationState {
-    pub fn new(n: usize) -> CorrelationState {
+    /// State for `n` correlation rules, bounded to `max_groups` groups per rule and
+    /// `max_hits` hits per group.
+    pub fn new(n: usize, max_groups: usize, max_hits: usize) -> CorrelationState {
         CorrelationState {
             groups: (0..n).map(|_| HashMap::new()).collect(),
+            max_groups: max_groups.max(1),
+            max_hits: max_hits.max(1),
             evictions: 0,
         }
     }
 
     /// Records that member `pos` of correlation `ci` matched `ev`; pushes what fires to `out`.
-    pub fn feed(
-        &mut self,
-        ci: u32,
-        c: &CorrRule,
-        pos: u16,
-        ev: &Event,
-        max_groups: usize,
-        max_hits: usize,
-        out: &mut Vec<Fired>,
-    ) {
+    pub fn feed(&mut self, ci: u32, c: &CorrRule, pos: u16, ev: &Event, out: &mut Vec<Fired>) {
+        let (max_groups, max_hits) = (self.max_groups, self.max_hits);
         let Some(groups) = self.groups.get_mut(ci as usize) else {
             return;
         };

@@ -16,12 +16,15 @@ use crate::event::{Event, LogSource, Timestamp};
 
 /// How often (in event time) expired suppression windows and correlation windows are closed.
 const SWEEP_NS: i64 = 1_000_000_000;
+/// Logsource views an engine keeps at hand.
+const VIEW_CACHE: usize = 16;
 /// Events between metric publications when `process` is called one event at a time.
 const PUBLISH_EVERY: u64 = 4096;
 
 pub struct Engine {
     rules: Arc<RuleSet>,
-    view: Option<(LogSource, Arc<View>)>,
+    /// Views of the logsources seen recently; events of a few kinds interleave in a batch.
+    views: Vec<(LogSource, Arc<View>)>,
     cand: Vec<u64>,
     buf: String,
     corr: CorrelationState,
@@ -46,12 +49,16 @@ impl Engine {
         let n = rules.detections.len() + rules.correlations.len();
         let max_groups = rules.opts.max_groups;
         Engine {
-            corr: CorrelationState::new(rules.correlations.len()),
+            corr: CorrelationState::new(
+                rules.correlations.len(),
+                rules.opts.max_groups,
+                rules.opts.max_events_per_group,
+            ),
             suppress: super::suppress::Suppressor::new(max_groups),
             pending: vec![0; n],
             totals: vec![0; n],
             rules,
-            view: None,
+            views: Vec::new(),
             cand: Vec::new(),
             buf: String::new(),
             fired: Vec::new(),
@@ -97,7 +104,7 @@ impl Engine {
                 (format!("{} {}", info.id, info.title), *n, *ns)
             })
             .collect();
-        v.sort_by(|a, b| b.2.cmp(&a.2));
+        v.sort_by_key(|x| std::cmp::Reverse(x.2));
         v
     }
 
@@ -112,13 +119,18 @@ impl Engine {
     }
 
     fn view_for(&mut self, ls: &LogSource) -> Arc<View> {
-        if let Some((cached, v)) = &self.view {
-            if self.rules.opts.logsource_any || cached == ls {
-                return v.clone();
-            }
+        if let Some((_, v)) = self
+            .views
+            .iter()
+            .find(|(cached, _)| self.rules.opts.logsource_any || cached == ls)
+        {
+            return v.clone();
         }
         let v = self.rules.view(ls);
-        self.view = Some((ls.clone(), v.clone()));
+        if self.views.len() >= VIEW_CACHE {
+            self.views.remove(0);
+        }
+        self.views.push((ls.clone(), v.clone()));
         v
     }
 
@@ -262,15 +274,7 @@ impl Engine {
         let Some(c) = rules.correlations.get(ci as usize) else {
             return;
         };
-        self.corr.feed(
-            ci,
-            c,
-            pos,
-            ev,
-            rules.opts.max_groups,
-            rules.opts.max_events_per_group,
-            fired,
-        );
+        self.corr.feed(ci, c, pos, ev, fired);
     }
 
     fn correlation_fired(
@@ -366,7 +370,7 @@ impl Engine {
                 (format!("{} {}", info.id, info.title), *n)
             })
             .collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1));
+        v.sort_by_key(|x| std::cmp::Reverse(x.1));
         v
     }
 

@@ -6,7 +6,10 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+/// Literal sets up to this size get a DFA.
+const DFA_MAX_PATTERNS: usize = 5_000;
 
 use super::compile::{CDetection, CItem, CSelection, Target};
 use super::condition::Resolved;
@@ -32,11 +35,14 @@ const POPULAR: u32 = 3;
 
 type Score = (
     bool,
+    bool,
     usize,
     std::cmp::Reverse<u32>,
     std::cmp::Reverse<usize>,
 );
 
+/// Prefer, in order: atoms few rules share; atoms on a named field (keyword atoms make the
+/// automaton scan every string of every event); longer literals; fewer alternatives.
 fn score(c: &Cover, pop: &Popularity) -> Score {
     let min_len = c.iter().map(|(_, l)| l.len()).min().unwrap_or(0);
     let max_pop = c
@@ -44,8 +50,10 @@ fn score(c: &Cover, pop: &Popularity) -> Score {
         .map(|a| pop.get(a).copied().unwrap_or(0))
         .max()
         .unwrap_or(0);
+    let on_fields = c.iter().all(|(t, _)| *t != AtomTarget::Keyword);
     (
         max_pop <= POPULAR,
+        on_fields,
         min_len.min(8),
         std::cmp::Reverse(max_pop),
         std::cmp::Reverse(c.len()),
@@ -196,9 +204,13 @@ impl Automaton {
             pats.push(lit);
             rules.push(rs.into_boxed_slice());
         }
+        // A full DFA is the fastest to search; past a few thousand literals its memory grows
+        // large, and the automaton chooses for itself.
+        let kind = (pats.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA);
         let ac = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(kind)
             .build(&pats)
             .ok()?;
         Some(Automaton {

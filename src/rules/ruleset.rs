@@ -366,8 +366,10 @@ impl RuleSet {
 
     /// Builds a rule set from in-memory sources `(file name, YAML text)`.
     pub fn from_sources(sources: &[(&Path, &str)], opts: &LoadOptions) -> (RuleSet, LoadReport) {
-        let mut report = LoadReport::default();
-        report.files = sources.len();
+        let mut report = LoadReport {
+            files: sources.len(),
+            ..LoadReport::default()
+        };
         let set = RuleSet::build(sources, opts, &mut report);
         (set, report)
     }

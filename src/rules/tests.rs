@@ -648,7 +648,7 @@ fn sigmahq_corpus_loads_whole() {
         eprintln!("skipping: {} not present", root.display());
         return;
     }
-    let files = rule_files(&[root.clone()]).unwrap();
+    let files = rule_files(std::slice::from_ref(&root)).unwrap();
     assert_eq!(files.len(), 3141);
     let set = match RuleSet::load(&[root], &LoadOptions::default()) {
         Ok(s) => s,
@@ -664,7 +664,8 @@ fn spec_test_rules_load() {
         return;
     }
     for file in rule_files(&[root]).unwrap() {
-        let (set, report) = RuleSet::load_lenient(&[file.clone()], &LoadOptions::default());
+        let (set, report) =
+            RuleSet::load_lenient(std::slice::from_ref(&file), &LoadOptions::default());
         assert!(report.errors.is_empty(), "{}: {report}", file.display());
         assert_eq!(set.len(), 1, "{}", file.display());
     }
@@ -742,4 +743,115 @@ detection:
         ],
     );
     assert_eq!(out.len(), 2);
+}
+
+#[test]
+fn chained_correlations_and_aliases() {
+    // The specification's example: many failed logins followed by a success, by user.
+    let rules = "title: Failed logins then success
+id: chain
+correlation:
+  type: temporal_ordered
+  rules: [multiple_failed_login, successful_login]
+  group-by: [User]
+  timespan: 10m
+level: high
+---
+title: Multiple failed logons
+name: multiple_failed_login
+correlation:
+  type: event_count
+  rules: [failed_login]
+  group-by: [User]
+  timespan: 10m
+  condition: {gte: 3}
+---
+title: Failed login
+name: failed_login
+logsource: {product: linux}
+detection:
+  sel: {outcome: failure}
+  condition: sel
+---
+title: Successful login
+name: successful_login
+logsource: {product: linux}
+detection:
+  sel: {outcome: success}
+  condition: sel
+---
+title: error then connection from the same pair
+id: alias
+correlation:
+  type: temporal
+  rules: [internal_error, new_connection]
+  group-by: [internal_ip]
+  timespan: 10s
+  aliases:
+    internal_ip:
+      internal_error: dst_ip
+      new_connection: src_ip
+---
+title: internal error
+name: internal_error
+logsource: {product: linux}
+detection:
+  sel: {status: 500}
+  condition: sel
+---
+title: new connection
+name: new_connection
+logsource: {product: linux}
+detection:
+  sel: {event: connect}
+  condition: sel
+";
+    let rs = Arc::new(set(rules));
+    let login =
+        |t: i64, user: &str, outcome: &str| ev(t, &[("User", s(user)), ("outcome", s(outcome))]);
+    let out = run(
+        &rs,
+        &[
+            login(0, "bob", "failure"),
+            login(1, "bob", "failure"),
+            login(2, "eve", "success"),
+            login(3, "bob", "failure"),
+            login(4, "bob", "success"),
+        ],
+    );
+    let ids: Vec<&str> = out.iter().map(|a| a.rule.id.as_str()).collect();
+    assert_eq!(ids, ["chain"], "{out:?}");
+    assert_eq!(
+        out[0].correlation.as_ref().unwrap().group,
+        [("User".to_string(), "bob".to_string())]
+    );
+
+    let out = run(
+        &rs,
+        &[
+            ev(0, &[("status", Value::Int(500)), ("dst_ip", s("10.0.0.5"))]),
+            ev(1, &[("event", s("connect")), ("src_ip", s("10.0.0.9"))]),
+            ev(2, &[("event", s("connect")), ("src_ip", s("10.0.0.5"))]),
+        ],
+    );
+    let ids: Vec<&str> = out.iter().map(|a| a.rule.id.as_str()).collect();
+    assert_eq!(ids, ["alias"]);
+    assert_eq!(out[0].correlation.as_ref().unwrap().group[0].1, "10.0.0.5");
+}
+
+#[test]
+fn same_alerts_whatever_the_batching() {
+    let rs = Arc::new(set(FLOW_RULES));
+    let evs: Vec<Event> = (0..200).map(|i| flow(i * 700_000_000, i % 13)).collect();
+    let reference = run(&rs, &evs);
+    assert!(!reference.is_empty());
+    for size in [1, 7, 64, 1000] {
+        let mut e = Engine::new(rs.clone());
+        let mut out = Vec::new();
+        for chunk in evs.chunks(size) {
+            e.process_batch(chunk, &mut out);
+        }
+        e.flush(Timestamp(i64::MAX), &mut out);
+        assert_eq!(out, reference, "batch size {size}");
+    }
 }

@@ -97,6 +97,8 @@ struct Builder {
     docs: Vec<Node>,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
+    /// Nodes copied by alias expansion so far, over the whole stream.
+    alias_nodes: usize,
     error: Option<YamlError>,
 }
 
@@ -207,11 +209,13 @@ impl MarkedEventReceiver for Builder {
                 }
                 None => self.fail(mark.line(), "unbalanced collection end"),
             },
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+            Event::Alias(id) => match self.anchors.get(&id) {
                 Some(node) => {
-                    if count_nodes(&node) > MAX_NODES_FROM_ALIASES {
-                        return self.fail(mark.line(), "alias expands to too many nodes");
+                    self.alias_nodes += count_nodes(node);
+                    if self.alias_nodes > MAX_NODES_FROM_ALIASES {
+                        return self.fail(mark.line(), "aliases expand to too many nodes");
                     }
+                    let node = node.clone();
                     self.push_node(node)
                 }
                 None => self.fail(mark.line(), "alias to an unknown anchor"),
@@ -257,6 +261,20 @@ mod tests {
     fn duplicate_keys_are_errors() {
         let e = parse_documents("a: 1\na: 2\n").unwrap_err();
         assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut src = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..12 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
+            src.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        assert!(parse_documents(&src).is_err());
     }
 
     #[test]
