@@ -353,6 +353,12 @@ impl Config {
                 Ok(raw) => jsonl_set = cfg.apply(raw, &mut check),
                 Err(e) => syntax_problem(&mut check, &e),
             }
+            // In file order, whatever order the checks ran in.
+            check.problems.sort_by_key(|p| {
+                p.origin
+                    .rsplit_once(':')
+                    .and_then(|(_, l)| l.parse::<usize>().ok())
+            });
             problems.extend(check.problems);
         }
         cfg.apply_flags(flags, &mut problems);

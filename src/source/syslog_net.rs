@@ -260,6 +260,9 @@ fn emit(frame: Result<&[u8], FrameError>, peer: SocketAddr, out: &mut EventSende
     }
 }
 
+/// Receives each frame, or why one was skipped.
+pub type FrameOut<'a> = dyn FnMut(Result<&[u8], FrameError>) + 'a;
+
 /// Why a frame was not delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameError {
@@ -293,7 +296,7 @@ impl Framer {
     }
 
     /// Adds bytes and calls `out` with every complete frame.
-    pub fn feed(&mut self, data: &[u8], out: &mut dyn FnMut(Result<&[u8], FrameError>)) {
+    pub fn feed(&mut self, data: &[u8], out: &mut FrameOut<'_>) {
         let mut data = data;
         if self.skip > 0 {
             let n = self.skip.min(data.len());
@@ -359,7 +362,7 @@ impl Framer {
     }
 
     /// At the end of the stream: a last line without its newline is still a message.
-    pub fn finish(&mut self, out: &mut dyn FnMut(Result<&[u8], FrameError>)) {
+    pub fn finish(&mut self, out: &mut FrameOut<'_>) {
         if !self.buf.is_empty() && self.skip == 0 && !self.skip_line {
             out(Ok(&self.buf));
         }
