@@ -361,3 +361,79 @@ fn config_check_reports_every_problem_with_its_line() {
         assert!(l.contains("No such file"), "{l}");
     }
 }
+
+#[test]
+fn over_long_syslog_messages_are_dropped_and_counted() {
+    use std::io::Write;
+    let dir = tempdir("daemon-long");
+    let d = Daemon::start(&dir, &[]);
+    let port = d.syslog.expect("syslog port");
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let long = format!("<13>{}\n", "x".repeat(70 * 1024));
+    tcp.write_all(long.as_bytes()).unwrap();
+    tcp.write_all(b"<13>short one\n").unwrap();
+    drop(tcp);
+    d.wait_metric(
+        "vigil_events_dropped_total{reason=\"too_long\",source=\"syslog_tcp\"}",
+        1.0,
+    );
+    d.wait_metric(
+        "vigil_events_total{kind=\"log\",source=\"syslog_tcp\"}",
+        1.0,
+    );
+}
+
+#[test]
+fn a_silent_client_is_cut_off_at_the_handshake_deadline() {
+    use std::io::Read;
+    let dir = tempdir("daemon-slow");
+    let d = Daemon::start(&dir, &[]);
+    let mut tcp = std::net::TcpStream::connect(&d.api).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    // The server closes the connection (read returns 0 or an error) after its 10 s deadline.
+    let n = tcp.read(&mut buf).unwrap_or(0);
+    let waited = t0.elapsed();
+    assert_eq!(n, 0);
+    assert!(
+        waited >= std::time::Duration::from_secs(9) && waited < std::time::Duration::from_secs(20),
+        "closed after {waited:?}"
+    );
+    assert!(d.metric("vigil_tls_handshake_errors_total") >= 1.0);
+}
+
+#[test]
+fn a_slow_request_head_is_cut_off_after_the_handshake() {
+    use std::io::Write;
+    let dir = tempdir("daemon-slowloris");
+    let d = Daemon::start(&dir, &[]);
+    let ca = dir.join("tls/ca.crt");
+    let mut s = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", &d.api, "-CAfile"])
+        .arg(&ca)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run openssl s_client");
+    let mut stdin = s.stdin.take().unwrap();
+    // Headers that never end; stdin stays open, so only the server can end this.
+    stdin
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        if s.try_wait().unwrap().is_some() {
+            break;
+        }
+        if t0.elapsed() > std::time::Duration::from_secs(25) {
+            let _ = s.kill();
+            panic!("the server kept a request head open for 25 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(t0.elapsed() >= std::time::Duration::from_secs(9));
+    drop(stdin);
+}
