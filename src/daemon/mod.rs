@@ -95,8 +95,8 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
         source,
     })?;
     let readiness = Arc::new(Readiness::default());
-    readiness.expect("api");
-    readiness.expect("rules");
+    readiness.register("api");
+    readiness.register("rules");
 
     let tenants = match &cfg.tenants {
         Some(p) => {
@@ -245,10 +245,10 @@ async fn bind_sources(
     let s = &cfg.sources;
     let mut out: Vec<Box<dyn Source>> = Vec::new();
     if s.syslog_udp.is_some() {
-        readiness.expect("syslog_udp");
+        readiness.register("syslog_udp");
     }
     if s.syslog_tcp.is_some() {
-        readiness.expect("syslog_tcp");
+        readiness.register("syslog_tcp");
     }
     let bind_err = |what, addr| move |source| DaemonError::Bind { what, addr, source };
     let mut udp_port = None;

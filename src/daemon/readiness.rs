@@ -12,7 +12,7 @@ pub struct Readiness {
 
 impl Readiness {
     /// Registers a part that is not ready yet.
-    pub fn expect(&self, part: &str) {
+    pub fn register(&self, part: &str) {
         let mut parts = self.parts.lock().unwrap_or_else(|e| e.into_inner());
         if !parts.iter().any(|(p, _)| p == part) {
             parts.push((part.to_string(), false));
@@ -70,8 +70,8 @@ mod tests {
     #[test]
     fn ready_only_when_every_part_is() {
         let r = Readiness::default();
-        r.expect("api");
-        r.expect("rules");
+        r.register("api");
+        r.register("rules");
         assert_eq!(r.check(), Err(vec!["api".into(), "rules".into()]));
         r.ready("api");
         assert_eq!(r.check(), Err(vec!["rules".into()]));
