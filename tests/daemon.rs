@@ -437,3 +437,82 @@ fn a_slow_request_head_is_cut_off_after_the_handshake() {
     assert!(t0.elapsed() >= std::time::Duration::from_secs(9));
     drop(stdin);
 }
+
+#[test]
+fn metrics_pass_promtool() {
+    let Ok(probe) = Command::new("promtool").arg("--version").output() else {
+        // Debian's `prometheus` package brings promtool; .ci/run must install it for CI.
+        eprintln!("promtool not installed: metrics_pass_promtool checks nothing");
+        return;
+    };
+    assert!(probe.status.success());
+    let dir = tempdir("daemon-promtool");
+    let d = Daemon::start(&dir, &[]);
+    logger(d.syslog.unwrap(), &["--udp"], "for the counters");
+    d.curl("/api/v1/alerts", &[]);
+    d.signal("HUP");
+    d.wait_metric(
+        "vigil_events_total{kind=\"log\",source=\"syslog_udp\"}",
+        1.0,
+    );
+    let (_, _, body) = d.curl("/metrics", &[]);
+    let mut p = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut p.stdin.take().unwrap(), body.as_bytes()).unwrap();
+    let out = p.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn certificates_made_with_openssl_as_in_certs_readme() {
+    let dir = tempdir("daemon-byo");
+    // The commands of certs/README.md's "bring your own" section.
+    let script = r#"set -e
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+  -subj "/CN=my vigil CA" -keyout ca.key -out ca.crt \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=vigil" \
+  -keyout server.key -out server.csr
+openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -days 397 -out server.crt \
+  -extfile <(printf "subjectAltName=DNS:vigil.example,IP:127.0.0.1\nextendedKeyUsage=serverAuth")
+"#;
+    let st = Command::new("bash")
+        .args(["-c", script])
+        .current_dir(&dir)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(st.success());
+    let cfg = dir.join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[api.tls]\ncert = \"{0}/server.crt\"\nkey = \"{0}/server.key\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let data = dir.join("data");
+    let d = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
+    assert!(
+        !data.join("tls").exists(),
+        "no dev material when TLS is configured"
+    );
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(dir.join("ca.crt"))
+        .arg(format!("https://{}/healthz", d.api))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+}
