@@ -56,7 +56,7 @@ pub async fn handle(state: Arc<ApiState>, req: Request<Incoming>) -> Response<Bo
 }
 
 /// The route label (a fixed set, so metrics stay bounded) and the response.
-async fn route(state: &ApiState, req: Request<Incoming>) -> (&'static str, Response<Body>) {
+async fn route<B>(state: &ApiState, req: Request<B>) -> (&'static str, Response<Body>) {
     if let Some(len) = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -103,7 +103,7 @@ async fn route(state: &ApiState, req: Request<Incoming>) -> (&'static str, Respo
 
 /// `/api/v1/...` for an authenticated caller. The alert, incident, rule, stream and ingest
 /// routes are added here as their stores and engines land.
-async fn v1(_who: &Principal, req: Request<Incoming>) -> Response<Body> {
+async fn v1<B>(_who: &Principal, req: Request<B>) -> Response<Body> {
     let _ = req.uri().path().strip_prefix("/api/v1/");
     json(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#)
 }
@@ -170,4 +170,105 @@ fn with_type(status: StatusCode, body: &str, ctype: &'static str) -> Response<Bo
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Anyone;
+    impl Authenticate for Anyone {
+        fn authenticate(&self, _: Option<&HeaderValue>) -> Option<Principal> {
+            Some(Principal {
+                subject: "test".into(),
+                tenant: None,
+            })
+        }
+    }
+
+    fn state(auth: Arc<dyn Authenticate>) -> ApiState {
+        ApiState {
+            readiness: Arc::new(Readiness::default()),
+            auth,
+        }
+    }
+
+    fn get(path: &str) -> Request<()> {
+        Request::get(path).body(()).unwrap()
+    }
+
+    async fn body(r: Response<Body>) -> String {
+        String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    }
+
+    fn block<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn readyz_names_what_is_missing_until_everything_is_ready() {
+        block(async {
+            let st = state(Arc::new(NoTokens));
+            st.readiness.register("rules");
+            st.readiness.register("syslog_tcp");
+            let (label, r) = route(&st, get("/readyz")).await;
+            assert_eq!(
+                (label, r.status()),
+                ("/readyz", StatusCode::SERVICE_UNAVAILABLE)
+            );
+            assert_eq!(body(r).await, "not ready: rules, syslog_tcp\n");
+            st.readiness.ready("rules");
+            st.readiness.ready("syslog_tcp");
+            let (_, r) = route(&st, get("/readyz")).await;
+            assert_eq!(r.status(), StatusCode::OK);
+        });
+    }
+
+    #[test]
+    fn the_api_authenticates_before_it_routes() {
+        block(async {
+            let closed = state(Arc::new(NoTokens));
+            for p in ["/api/v1/alerts", "/api/v1/unknown", "/api"] {
+                let (label, r) = route(&closed, get(p)).await;
+                assert_eq!(
+                    (label, r.status()),
+                    ("/api", StatusCode::UNAUTHORIZED),
+                    "{p}"
+                );
+                assert!(r.headers().contains_key(header::WWW_AUTHENTICATE));
+            }
+            let open = state(Arc::new(Anyone));
+            let (_, r) = route(&open, get("/api/v1/unknown")).await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND);
+            let (label, r) = route(&open, get("/apix")).await;
+            assert_eq!((label, r.status()), ("other", StatusCode::NOT_FOUND));
+        });
+    }
+
+    #[test]
+    fn methods_sizes_and_content_types() {
+        block(async {
+            let st = state(Arc::new(NoTokens));
+            let post = Request::post("/healthz").body(()).unwrap();
+            let (_, r) = route(&st, post).await;
+            assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(r.headers()[header::ALLOW], "GET, HEAD");
+            let big = Request::get("/healthz")
+                .header(header::CONTENT_LENGTH, (MAX_BODY + 1).to_string())
+                .body(())
+                .unwrap();
+            assert_eq!(
+                route(&st, big).await.1.status(),
+                StatusCode::PAYLOAD_TOO_LARGE
+            );
+            let (_, r) = route(&st, get("/metrics")).await;
+            assert_eq!(
+                r.headers()[header::CONTENT_TYPE],
+                "text/plain; version=0.0.4; charset=utf-8"
+            );
+        });
+    }
 }
