@@ -516,3 +516,54 @@ openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -days 397 -out server.
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
 }
+
+#[test]
+fn sigterm_reads_what_an_open_connection_already_sent() {
+    use std::io::Write;
+    let dir = tempdir("daemon-open-conn");
+    let mut d = Daemon::start(&dir, &[]);
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", d.syslog.unwrap())).unwrap();
+    // A complete line and one without its newline; the connection stays open.
+    tcp.write_all(b"<13>complete line\n<13>unterminated line")
+        .unwrap();
+    d.wait_metric(
+        "vigil_events_total{kind=\"log\",source=\"syslog_tcp\"}",
+        1.0,
+    );
+    let t0 = std::time::Instant::now();
+    assert!(d.stop().success(), "{}", d.stderr_text());
+    assert!(t0.elapsed() < std::time::Duration::from_secs(8));
+    let out = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    assert!(out.contains("<13>complete line"), "{out}");
+    assert!(out.contains("<13>unterminated line"), "{out}");
+    drop(tcp);
+}
+
+#[test]
+fn a_flood_beyond_the_ingest_queue_is_dropped_and_counted_not_blocking() {
+    let dir = tempdir("daemon-flood");
+    let cfg = dir.join("vigil.toml");
+    // Tiny queues and batches so that the workers fall behind the socket.
+    std::fs::write(&cfg, "[pipeline]\nbatch = 1\nqueue = 1\ningest_queue = 1\n").unwrap();
+    let d = Daemon::start(&dir, &["--config", cfg.to_str().unwrap()]);
+    let port = d.syslog.unwrap();
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let msg = [b'x'; 200];
+    let t0 = std::time::Instant::now();
+    let mut sent = 0u64;
+    while d.metric("vigil_events_dropped_total{reason=\"queue_full\",source=\"syslog_udp\"}") == 0.0
+    {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "no drop counted after {sent} datagrams"
+        );
+        for _ in 0..20_000 {
+            if sock.send_to(&msg, ("127.0.0.1", port)).is_ok() {
+                sent += 1;
+            }
+        }
+    }
+    // The daemon is still answering, and accepted events are still counted.
+    assert_eq!(d.curl("/healthz", &[]).1, "200");
+    assert!(d.metric("vigil_events_total{kind=\"log\",source=\"syslog_udp\"}") > 0.0);
+}
