@@ -256,6 +256,10 @@ fn ready_is_announced_to_systemd() {
     let n = sock.recv(&mut buf).expect("a notification");
     let msg = String::from_utf8_lossy(&buf[..n]);
     assert!(msg.lines().any(|l| l == "READY=1"), "{msg}");
+    assert!(
+        msg.contains(&format!("STATUS=ready: api https://{}", d.api)),
+        "{msg}"
+    );
     assert!(d.stop().success());
     let n = sock.recv(&mut buf).expect("a stopping notification");
     assert_eq!(&buf[..n], b"STOPPING=1");

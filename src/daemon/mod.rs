@@ -150,8 +150,10 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
 
     let sources = bind_sources(&cfg, &readiness).await?;
     let mut tasks = Vec::new();
+    let mut status = vec![format!("api https://{api_addr}")];
     for s in sources {
         eprintln!("vigil: {} listening on {}", s.name(), s.describe());
+        status.push(format!("{} {}", s.name(), s.describe()));
         readiness.ready(s.name());
         let out = ingest.sender(s.name());
         tasks.push(tokio::spawn(s.run(out, shutdown.clone())));
@@ -178,7 +180,7 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
         cfg.output.jsonl.display()
     );
     eprintln!("vigil: ready");
-    let _ = notify::notify("READY=1\nSTATUS=ready");
+    let _ = notify::notify(&format!("READY=1\nSTATUS=ready: {}", status.join(", ")));
 
     loop {
         tokio::select! {
