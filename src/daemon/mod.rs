@@ -9,6 +9,7 @@ pub mod tenants;
 use std::fs::OpenOptions;
 use std::io::BufWriter;
 use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
@@ -90,10 +91,15 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
     metrics::init();
     LazyLock::force(&metrics::TLS_HANDSHAKE_ERRORS);
 
-    std::fs::create_dir_all(&cfg.data).map_err(|source| DaemonError::DataDir {
-        path: cfg.data.clone(),
-        source,
-    })?;
+    // Events hold tenants' logs: the data folder and the output are not for everyone.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(&cfg.data)
+        .map_err(|source| DaemonError::DataDir {
+            path: cfg.data.clone(),
+            source,
+        })?;
     let readiness = Arc::new(Readiness::default());
     readiness.register("api");
     readiness.register("rules");
@@ -292,6 +298,7 @@ fn open_output(cfg: &Config) -> Result<Box<dyn Sink>, DaemonError> {
     let file = OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o640)
         .open(path)
         .map_err(err)?;
     Ok(Box::new(FlushEveryBatch(JsonLines::new(
