@@ -361,10 +361,19 @@ impl Framer {
         self.buf.drain(..at);
     }
 
-    /// At the end of the stream: a last line without its newline is still a message.
+    /// At the end of the stream: a last line without its newline is still a message, and so
+    /// is what arrived of a cut octet-counted frame (without its count).
     pub fn finish(&mut self, out: &mut FrameOut<'_>) {
         if !self.buf.is_empty() && self.skip == 0 && !self.skip_line {
-            out(Ok(&self.buf));
+            let last = match octet_count(&self.buf) {
+                Count::Frame(hdr, _) => &self.buf[hdr..],
+                _ => &self.buf[..],
+            };
+            if last.len() > self.max {
+                out(Err(FrameError::TooLong));
+            } else {
+                out(Ok(last));
+            }
         }
         self.buf.clear();
     }
@@ -460,6 +469,14 @@ mod tests {
                 Err(FrameError::TooLong),
                 Ok("ok".into())
             ]
+        );
+    }
+
+    #[test]
+    fn a_cut_octet_counted_frame_keeps_what_arrived() {
+        assert_eq!(
+            frames(100, &[b"20 <13>cut short"]),
+            vec![Ok("<13>cut short".into())]
         );
     }
 
