@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use vigil::config::{Config, Overrides};
 use vigil::enrich::Tenants;
 use vigil::output::jsonl::{JsonLines, Print};
 use vigil::pipeline::Rules;
@@ -31,6 +32,18 @@ enum Cmd {
     /// Check, test and list Sigma rules.
     #[command(subcommand)]
     Rules(RulesCmd),
+    /// Run the daemon: listeners, pipeline, HTTPS API (SIGHUP reloads, SIGTERM drains).
+    Run(RunArgs),
+    /// Check the daemon's configuration.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+    /// Make TLS material for development.
+    Certs {
+        #[command(subcommand)]
+        cmd: CertsCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -50,6 +63,56 @@ enum RulesCmd {
     List {
         /// Rule files or folders (default: the bundled rule pack).
         paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The configuration file (TOML); without it, the embedded defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data folder (dev TLS material, outputs); default ./vigil-data.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// API address, IP:PORT (port 0 picks a free one; the address is printed).
+    #[arg(long, value_name = "ADDR")]
+    api: Option<String>,
+    /// Syslog address for UDP and TCP, IP:PORT or `off`.
+    #[arg(long, value_name = "ADDR")]
+    syslog: Option<String>,
+    /// NetFlow/IPFIX address, IP:PORT or `off`.
+    #[arg(long, value_name = "ADDR")]
+    netflow: Option<String>,
+    /// Tenants file (YAML).
+    #[arg(long, value_name = "FILE")]
+    tenants: Option<PathBuf>,
+    /// Rule file or folder (repeatable); replaces the configured ones.
+    #[arg(long, value_name = "DIR")]
+    rules: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print `config ok`, or every problem with its file, line and key (exit code 2).
+    Check {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCmd {
+    /// Make a dev CA and a server certificate under DATA/tls/ (kept if present), and client
+    /// certificates for mutual TLS.
+    Init {
+        #[arg(long, value_name = "DIR", default_value = vigil::config::DEFAULT_DATA)]
+        data: PathBuf,
+        /// Also make a client certificate with this name (repeatable).
+        #[arg(long, value_name = "NAME")]
+        client: Vec<String>,
+        /// Extra DNS name or IP address for the server certificate (only when it is made).
+        #[arg(long, value_name = "NAME")]
+        san: Vec<String>,
     },
 }
 
@@ -96,6 +159,13 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Replay(a) => replay(a),
         Cmd::Rules(c) => rules(c),
+        Cmd::Run(a) => run(a),
+        Cmd::Config {
+            cmd: ConfigCmd::Check { config },
+        } => config_check(config),
+        Cmd::Certs {
+            cmd: CertsCmd::Init { data, client, san },
+        } => certs_init(&data, &client, &san),
     }
 }
 
@@ -145,6 +215,78 @@ fn replay_rules(paths: &[PathBuf], any: bool) -> Result<Rules, String> {
     };
     set.map(|s| Rules::Fixed(Arc::new(s)))
         .map_err(|report| format!("rules do not load:\n{report}"))
+}
+
+fn run(a: RunArgs) -> ExitCode {
+    let flags = Overrides {
+        data: a.data,
+        api: a.api,
+        syslog: a.syslog,
+        netflow: a.netflow,
+        tenants: a.tenants,
+        rules: a.rules,
+    };
+    let cfg = match Config::load(a.config.as_deref(), &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            for p in e.problems() {
+                eprintln!("vigil: {p}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    match vigil::daemon::run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil: {e}");
+            ExitCode::from(if e.is_config() { 2 } else { 1 })
+        }
+    }
+}
+
+fn config_check(file: Option<PathBuf>) -> ExitCode {
+    match Config::load(file.as_deref(), &Overrides::default()) {
+        Ok(_) => {
+            println!("config ok");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            for p in e.problems() {
+                println!("{p}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn certs_init(data: &std::path::Path, clients: &[String], san: &[String]) -> ExitCode {
+    let tls = vigil::daemon::dev_tls(data);
+    let mut made = match tls.ensure(san) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("vigil: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for c in clients {
+        match tls.client(c) {
+            Ok(m) => made.extend(m),
+            Err(e) => {
+                eprintln!("vigil: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if made.is_empty() {
+        println!(
+            "{}: CA and server certificate already present; nothing made",
+            tls.dir.display()
+        );
+    }
+    for m in made {
+        println!("made {}", m.display());
+    }
+    ExitCode::SUCCESS
 }
 
 fn replay(a: ReplayArgs) -> ExitCode {

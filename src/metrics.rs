@@ -116,6 +116,38 @@ pub static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     )
 });
 
+/// Reloads (SIGHUP) of tenants or rules, by what was reloaded and whether it worked.
+pub static RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_reload_total",
+        "Reloads of tenants or rules, by what and result (ok, error).",
+        &["what", "result"],
+    )
+});
+/// HTTPS API requests, by route and status code.
+pub static API_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_api_requests_total",
+        "API requests, by route and status code.",
+        &["route", "code"],
+    )
+});
+/// TLS handshakes that failed (old protocol versions, bad client certificates, timeouts).
+pub static TLS_HANDSHAKE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "vigil_tls_handshake_errors_total",
+        "TLS handshakes on the API that failed.",
+    )
+});
+/// Connections open on each listener (API, syslog over TCP).
+pub static CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "vigil_connections_open",
+        "Connections open, by listener.",
+        &["listener"],
+    )
+});
+
 /// Touches the metrics that have no labels to fill, so that a scrape shows them from the start.
 pub fn init() {
     BUILD_INFO
