@@ -104,7 +104,24 @@ impl Detector {
             self.generation = generation;
             self.engine.set_rules(self.rules.current(), alerts);
         }
+        let before = alerts.len();
         self.engine.process_batch(events, alerts);
+        count_alerts(&alerts[before..]);
+    }
+
+    /// End of input: closes every correlation and suppression window.
+    fn finish(&mut self, alerts: &mut Vec<Alert>) {
+        let before = alerts.len();
+        self.engine.flush(Timestamp(i64::MAX), alerts);
+        count_alerts(&alerts[before..]);
+    }
+}
+
+fn count_alerts(alerts: &[Alert]) {
+    for a in alerts {
+        metrics::ALERTS
+            .with_label_values(&[a.rule.level.as_str()])
+            .inc();
     }
 }
 
@@ -186,7 +203,7 @@ impl Pipeline {
                 }
                 // End of input closes every correlation and suppression window.
                 if let Some(d) = detector.as_mut() {
-                    d.engine.flush(Timestamp(i64::MAX), &mut alerts);
+                    d.finish(&mut alerts);
                     if result.is_ok() && !alerts.is_empty() {
                         result = sink.alerts(&mut alerts);
                     }

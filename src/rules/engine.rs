@@ -10,9 +10,9 @@ use std::time::Instant;
 use super::alert::Alert;
 use super::correlation::{CorrelationState, Fired};
 use super::eval::detection_matches;
-use super::metrics;
 use super::ruleset::{RuleSet, View};
 use crate::event::{Event, LogSource, Timestamp};
+use crate::metrics;
 
 /// How often (in event time) expired suppression windows and correlation windows are closed.
 const SWEEP_NS: i64 = 1_000_000_000;
@@ -149,7 +149,7 @@ impl Engine {
         for ev in evs {
             self.eval(ev, out);
         }
-        metrics::observe_eval(start.elapsed().as_secs_f64());
+        metrics::RULE_EVAL_SECONDS.observe(start.elapsed().as_secs_f64());
         self.pending_events += evs.len() as u64;
         self.publish();
     }
@@ -186,12 +186,14 @@ impl Engine {
             } else {
                 &self.rules.correlations[i - nd].info
             };
-            metrics::add_matches(&info.id, *n);
+            metrics::RULE_MATCHES
+                .with_label_values(&[info.id.as_str()])
+                .inc_by(*n);
             *n = 0;
         }
-        metrics::add_evictions(self.corr.evictions - self.published_evictions);
+        metrics::CORRELATION_EVICTIONS.inc_by(self.corr.evictions - self.published_evictions);
         self.published_evictions = self.corr.evictions;
-        metrics::add_suppressed(self.suppress.suppressed - self.published_suppressed);
+        metrics::ALERTS_SUPPRESSED.inc_by(self.suppress.suppressed - self.published_suppressed);
         self.published_suppressed = self.suppress.suppressed;
         self.pending_events = 0;
     }

@@ -13,7 +13,6 @@ mod engine;
 mod eval;
 mod fieldmap;
 mod matcher;
-pub mod metrics;
 mod modifier;
 mod parse;
 mod prefilter;

@@ -9,8 +9,8 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use super::metrics;
 use super::ruleset::{rule_files, LoadOptions, LoadReport, RuleSet};
+use crate::metrics;
 
 pub struct RuleStore {
     paths: Vec<PathBuf>,
@@ -23,7 +23,7 @@ impl RuleStore {
     /// Loads the first rule set; fails (with every problem) if it has any error.
     pub fn new(paths: Vec<PathBuf>, opts: LoadOptions) -> Result<RuleStore, LoadReport> {
         let set = RuleSet::load(&paths, &opts)?;
-        metrics::set_loaded(set.len());
+        metrics::RULES_LOADED.set(set.len() as i64);
         Ok(RuleStore {
             paths,
             opts,
@@ -52,12 +52,12 @@ impl RuleStore {
                 let n = set.len();
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
                 self.generation.fetch_add(1, Ordering::AcqRel);
-                metrics::count_reload(true);
-                metrics::set_loaded(n);
+                metrics::RULES_RELOAD.with_label_values(&["ok"]).inc();
+                metrics::RULES_LOADED.set(n as i64);
                 Ok(n)
             }
             Err(report) => {
-                metrics::count_reload(false);
+                metrics::RULES_RELOAD.with_label_values(&["error"]).inc();
                 Err(report)
             }
         }
