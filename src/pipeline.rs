@@ -91,6 +91,7 @@ struct Detector {
 
 impl Detector {
     fn new(rules: Rules) -> Detector {
+        metrics::RULES_LOADED.set(rules.current().len() as i64);
         Detector {
             generation: rules.generation(),
             engine: Engine::new(rules.current()),
