@@ -71,7 +71,6 @@ pub struct RuleInfo {
     pub tags: Vec<String>,
     pub file: PathBuf,
     pub line: u32,
-    #[serde(skip)]
     pub logsource: RuleLogSource,
     pub kind: RuleKind,
 }
