@@ -390,6 +390,11 @@ impl Engine {
         v
     }
 
+    /// Correlation groups evicted because a rule reached its group limit.
+    pub fn evictions(&self) -> u64 {
+        self.corr.evictions
+    }
+
     /// Correlation groups and suppression windows currently held (for diagnostics).
     pub fn state_size(&self) -> (usize, usize) {
         (self.corr.groups(), self.suppress.len())

@@ -548,6 +548,7 @@ fn correlation_groups_are_bounded() {
         engine.process(&e, &mut out);
     }
     assert!(engine.state_size().0 <= 10);
+    assert!(engine.evictions() >= 90);
 }
 
 #[test]
@@ -854,4 +855,31 @@ fn same_alerts_whatever_the_batching() {
         e.flush(Timestamp(i64::MAX), &mut out);
         assert_eq!(out, reference, "batch size {size}");
     }
+}
+
+#[test]
+fn indicator_lists_load_from_files() {
+    let dir = std::env::temp_dir().join(format!("vigil-indicators-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("bad_hosts.txt"),
+        "# known bad\nevil.example\n\nworse.example\n",
+    )
+    .unwrap();
+    let opts = LoadOptions {
+        indicator_dirs: vec![dir.clone()],
+        ..LoadOptions::default()
+    };
+    let yaml = "title: t\nlogsource: {product: linux}\ndetection:\n  sel:\n    query|expand|endswith: '%bad_hosts%'\n  condition: sel\n";
+    let (set, report) = RuleSet::from_sources(&[(Path::new("t.yml"), yaml)], &opts);
+    assert!(report.errors.is_empty(), "{report}");
+    let out = run(
+        &Arc::new(set),
+        &[
+            ev(0, &[("query", s("a.WORSE.example"))]),
+            ev(1, &[("query", s("ok.example"))]),
+        ],
+    );
+    assert_eq!(out.len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
 }
