@@ -133,6 +133,14 @@ fn run_vigil(rules: &Path, events: &Path) -> Figures {
         eval += t.elapsed();
         out.clear();
     }
+    if let Some(dump) = std::env::var_os("SIGMA_BENCH_DUMP") {
+        let lines: Vec<String> = engine
+            .rule_matches()
+            .iter()
+            .map(|(rule, n)| format!("{n} {rule}"))
+            .collect();
+        let _ = std::fs::write(dump, lines.join("\n") + "\n");
+    }
     if debug {
         let ls = LogSource::default();
         let (applicable, unfiltered) = engine.rules().prefilter_stats(&ls);
@@ -288,7 +296,10 @@ fn main() {
     ));
     let all = PathBuf::from(env_or("SIGMA_BENCH_ALL", &corpus.to_string_lossy()));
     let with_peer = env_or("SIGMA_BENCH_RSIGMA", "1") != "0";
-    let events = std::env::temp_dir().join(format!("vigil-sigma-bench-{n}.ndjson"));
+    let events = match std::env::var_os("SIGMA_BENCH_EVENTS_FILE") {
+        Some(f) => PathBuf::from(f),
+        None => std::env::temp_dir().join(format!("vigil-sigma-bench-{n}.ndjson")),
+    };
     if !events.exists() {
         let f =
             std::fs::File::create(&events).unwrap_or_else(|e| panic!("{}: {e}", events.display()));
