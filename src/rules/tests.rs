@@ -883,3 +883,38 @@ fn indicator_lists_load_from_files() {
     assert_eq!(out.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn value_sum_and_avg() {
+    let rules = "title: upload
+name: upload
+logsource: {product: linux}
+detection:
+  sel: {action: upload}
+  condition: sel
+---
+title: big uploads
+id: sum
+correlation: {type: value_sum, rules: [upload], group-by: [user], timespan: 1h, condition: {field: bytes, gt: 1000}}
+---
+title: large average
+id: avg
+correlation: {type: value_avg, rules: [upload], group-by: [user], timespan: 1h, condition: {field: bytes, gte: 400}, generate: true}
+";
+    let rs = Arc::new(set(rules));
+    let up = |t: i64, b: i64| {
+        ev(
+            t,
+            &[
+                ("action", s("upload")),
+                ("user", s("u")),
+                ("bytes", Value::Int(b)),
+            ],
+        )
+    };
+    let out = run(&rs, &[up(0, 500), up(1, 300), up(2, 300)]);
+    let ids: Vec<&str> = out.iter().map(|a| a.rule.id.as_str()).collect();
+    // avg 500 >= 400 fires at once (then resets); the sum passes 1000 at the third upload.
+    assert_eq!(ids, ["upload", "avg", "upload", "upload", "sum"], "{ids:?}");
+    assert_eq!(out[4].correlation.as_ref().unwrap().count, 1100.0);
+}
