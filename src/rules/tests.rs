@@ -918,3 +918,31 @@ correlation: {type: value_avg, rules: [upload], group-by: [user], timespan: 1h, 
     assert_eq!(ids, ["upload", "avg", "upload", "upload", "sum"], "{ids:?}");
     assert_eq!(out[4].correlation.as_ref().unwrap().count, 1100.0);
 }
+
+#[test]
+fn shareable_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<RuleSet>();
+    send_sync::<Alert>();
+    send::<Engine>();
+    send_sync::<RuleStore>();
+}
+
+#[test]
+fn alert_json_shape() {
+    let rs = Arc::new(set(FLOW_RULES));
+    let evs: Vec<Event> = [80, 22, 23, 25, 443]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| flow(i as i64 * 1_000_000_000, *p))
+        .collect();
+    let out = run(&rs, &evs);
+    let mut json = serde_json::to_value(&out[0]).unwrap();
+    json["event_ids"] = serde_json::json!(["..."]);
+    json["event"] = serde_json::json!({});
+    assert_eq!(
+        json.to_string(),
+        r#"{"correlation":"value_count","count":5,"dst_ip":"10.0.0.2","event":{},"event_ids":["..."],"group":{"dst_ip":"10.0.0.2","src_ip":"10.0.0.1"},"incident_id":null,"rule":{"id":"scan","level":"high","tags":[],"title":"Port scan"},"src_ip":"10.0.0.1","summary":"Port scan: value_count 5 for src_ip=10.0.0.1, dst_ip=10.0.0.2","tenant":null,"ts":"1970-01-01T00:00:04.000000Z"}"#
+    );
+}
