@@ -6,6 +6,8 @@
 
 #[path = "support/auditd_events.rs"]
 mod auditd_events;
+#[path = "support/fast_json.rs"]
+mod fast_json;
 
 use std::io::{BufRead, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigil::event::{Event, Kind, LogSource, Timestamp, Value};
+use vigil::event::{Event, Kind, LogSource, Timestamp};
 use vigil::rules::{Engine, LoadOptions, RuleSet};
 
 fn env_or(name: &str, default: &str) -> String {
@@ -47,16 +49,12 @@ fn thread_cpu() -> Duration {
 }
 
 fn to_event(line: &str) -> Option<Event> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let Value::Map(fields) = Value::from_json(v) else {
-        return None;
-    };
     let mut ev = Event::new(
         Timestamp(0),
         Kind::Log,
         LogSource::product_service("linux", "auditd"),
     );
-    ev.fields = fields;
+    ev.fields = fast_json::fields_from_json(line)?;
     Some(ev)
 }
 
