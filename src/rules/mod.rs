@@ -25,7 +25,7 @@ mod yaml;
 pub use alert::{Alert, CorrelationHit};
 pub use engine::Engine;
 pub use parse::{RuleLogSource, SuppressionSpec};
-pub use reload::RuleStore;
+pub use reload::{RuleStore, Watcher};
 pub use ruleset::{
     applies, parse_logsource_spec, rule_files, LoadIssue, LoadOptions, LoadReport, RuleInfo,
     RuleKind, RuleSet,
