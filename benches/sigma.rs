@@ -99,7 +99,17 @@ fn eval_only(rules: &Path, events: &[Event]) -> (f64, f64, u64) {
 }
 
 fn run_vigil(rules: &Path, events: &Path) -> Figures {
+    let t = Instant::now();
     let set = load(rules);
+    let loaded = t.elapsed();
+    let t = Instant::now();
+    let (_, unscreened) = set.prefilter_stats(&LogSource::default());
+    eprintln!(
+        "  vigil  loaded {} rules in {} ms, prefilter built in {} ms ({unscreened} rules it cannot screen)",
+        set.len(),
+        loaded.as_millis(),
+        t.elapsed().as_millis()
+    );
     let n_rules = set.len();
     let mut engine = Engine::new(Arc::new(set));
     let debug = std::env::var_os("SIGMA_BENCH_DEBUG").is_some();

@@ -434,6 +434,12 @@ impl RuleSet {
         &self.opts
     }
 
+    /// Builds (and caches) the prefilter for events of logsource `ls` now, so that the first
+    /// such event does not pay for it (about half a second for the whole SigmaHQ tree).
+    pub fn warm(&self, ls: &LogSource) {
+        let _ = self.view(ls);
+    }
+
     /// For events of logsource `ls`: how many detection rules apply, and how many of those the
     /// literal prefilter cannot screen (they are evaluated for every event).
     pub fn prefilter_stats(&self, ls: &LogSource) -> (usize, usize) {
