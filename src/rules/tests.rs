@@ -946,3 +946,21 @@ fn alert_json_shape() {
         r#"{"correlation":"value_count","count":5,"dst_ip":"10.0.0.2","event":{},"event_ids":["..."],"group":{"dst_ip":"10.0.0.2","src_ip":"10.0.0.1"},"incident_id":null,"rule":{"id":"scan","level":"high","tags":[],"title":"Port scan"},"src_ip":"10.0.0.1","summary":"Port scan: value_count 5 for src_ip=10.0.0.1, dst_ip=10.0.0.2","tenant":null,"ts":"1970-01-01T00:00:04.000000Z"}"#
     );
 }
+
+#[test]
+fn yaml_syntax_and_structure_errors_point_at_lines() {
+    let cases = [
+        ("title: t\ndetection:\n  sel: [a, b\n  condition: sel\n", "YAML syntax"),
+        ("title: t\nlevel: hihg\nlogsource: {product: x}\ndetection:\n  sel: {a: b}\n  condition: sel\n", "unknown level 'hihg'; did you mean 'high'?"),
+        ("title: t\ndetecton:\n  sel: {a: b}\n", "looks like a misspelling of 'detection'"),
+        ("title: t\ndetection:\n  sel: {a: b}\n  condition: sel | count() > 5\n", "correlation rule"),
+        ("title: t\ndetection:\n  sel: {a|hour: 5}\n  condition: sel\n", "time-part modifiers are not supported"),
+    ];
+    for (src, want) in cases {
+        let (_, report) =
+            RuleSet::from_sources(&[(Path::new("x.yml"), src)], &LoadOptions::default());
+        let text = report.to_string();
+        assert!(text.starts_with("x.yml:"), "{text}");
+        assert!(text.contains(want), "{want}: {text}");
+    }
+}
