@@ -12,7 +12,14 @@ n = 0
 def val_for(mods, v):
     v = str(v) if not isinstance(v, str) else v
     v = v.replace('\\*', '*').replace('*', 'X').replace('?', 'Q')
-    if 'base64offset' in mods or 'base64' in mods or 're' in mods or 'cidr' in mods:
+    if 'cidr' in mods:
+        import ipaddress
+        try:
+            net = ipaddress.ip_network(v, strict=False)
+            return str(net.network_address + (1 if net.num_addresses > 1 else 0))
+        except ValueError:
+            return None
+    if 'base64offset' in mods or 'base64' in mods or 're' in mods:
         return None
     if 'contains' in mods: return 'aa ' + v + ' bb'
     if 'startswith' in mods: return v + 'tail'
