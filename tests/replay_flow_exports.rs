@@ -151,28 +151,9 @@ fn json(ev: &Event) -> Value {
     serde_json::to_value(ev).expect("event as JSON")
 }
 
-/// Runs softflowd over a capture, exporting `version` to a collector on a loopback port, and
-/// returns the events the library's collector made of the datagrams.
-fn softflowd_export(version: &str) -> Vec<Value> {
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    sock.set_read_timeout(Some(Duration::from_millis(50)))
-        .expect("timeout");
-    let port = sock.local_addr().expect("addr").port();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let collector = std::thread::spawn(move || {
-        let mut decoder = FlowExportDecoder::default();
-        let mut got = Vec::new();
-        let stats = serve_udp(
-            &sock,
-            &mut decoder,
-            &|| flag.load(Ordering::Relaxed),
-            &mut |evs| got.extend(evs.iter().map(json)),
-        )
-        .expect("serve");
-        (got, stats)
-    });
-    let dir = tempdir(&format!("softflowd-{version}"));
+/// Runs softflowd over the FTP brute force capture, exporting `version` to `port` on loopback.
+fn run_softflowd(port: u16, version: &str) {
+    let dir = tempdir(&format!("softflowd-{version}-{port}"));
     let ctl = dir.join("ctl");
     let mut child = Command::new("softflowd")
         .args(["-r"])
@@ -206,6 +187,30 @@ fn softflowd_export(version: &str) -> Vec<Value> {
         std::thread::sleep(Duration::from_millis(5));
     };
     assert!(status.success(), "softflowd -v {version}: {status}");
+}
+
+/// Runs softflowd exporting `version` to the library's collector (`serve_udp`) on a loopback
+/// port; returns the events it made of the datagrams.
+fn softflowd_export(version: &str) -> Vec<Value> {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    let port = sock.local_addr().expect("addr").port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let collector = std::thread::spawn(move || {
+        let mut decoder = FlowExportDecoder::default();
+        let mut got = Vec::new();
+        let stats = serve_udp(
+            &sock,
+            &mut decoder,
+            &|| flag.load(Ordering::Relaxed),
+            &mut |evs| got.extend(evs.iter().map(json)),
+        )
+        .expect("serve");
+        (got, stats)
+    });
+    run_softflowd(port, version);
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
     let (got, stats) = collector.join().expect("collector thread");
@@ -213,12 +218,8 @@ fn softflowd_export(version: &str) -> Vec<Value> {
     got
 }
 
-/// Live: softflowd reads the FTP brute force capture and exports over loopback to the
-/// collector; per flow direction the packets equal those `vigil replay` counts. softflowd
-/// counts IP bytes and vigil frame bytes, so vigil's bytes are softflowd's plus the 14-byte
-/// Ethernet header of each packet (this capture has no Ethernet padding).
-#[test]
-fn live_softflowd_export_matches_replayed_flows() {
+/// The flows `vigil replay` computes from the FTP brute force capture, per direction.
+fn replayed_directions() -> Directions {
     let flows = events(&[&corpus("pcap/zeek/ftp/bruteforce.pcap")], &[]);
     let mut replayed = Directions::new();
     for f in of_kind(&flows, "flow") {
@@ -236,19 +237,81 @@ fn live_softflowd_export_matches_replayed_flows() {
         }
     }
     assert_eq!(replayed.len(), 60);
+    replayed
+}
+
+/// Exported records per direction, with softflowd's IP bytes turned into frame bytes.
+fn exported_directions(evs: &[&Value]) -> Directions {
+    let mut exported = Directions::new();
+    for e in evs {
+        assert_eq!(e["exporter"], "127.0.0.1");
+        let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+        let n = |k: &str| e[k].as_u64().unwrap_or(0);
+        let entry = exported
+            .entry((s("src_ip"), n("src_port"), s("dst_ip"), n("dst_port")))
+            .or_default();
+        entry.0 += n("pkts_toserver");
+        entry.1 += n("bytes_toserver") + 14 * n("pkts_toserver");
+    }
+    exported
+}
+
+/// Live: softflowd reads the FTP brute force capture and exports over loopback to the
+/// collector; per flow direction the packets equal those `vigil replay` counts. softflowd
+/// counts IP bytes and vigil frame bytes, so vigil's bytes are softflowd's plus the 14-byte
+/// Ethernet header of each packet (this capture has no Ethernet padding).
+#[test]
+fn live_softflowd_export_matches_replayed_flows() {
+    let replayed = replayed_directions();
     for version in ["5", "9", "10"] {
         let got = softflowd_export(version);
-        let mut exported = Directions::new();
-        for e in &got {
-            assert_eq!(e["exporter"], "127.0.0.1");
-            let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
-            let n = |k: &str| e[k].as_u64().unwrap_or(0);
-            let entry = exported
-                .entry((s("src_ip"), n("src_port"), s("dst_ip"), n("dst_port")))
-                .or_default();
-            entry.0 += n("pkts_toserver");
-            entry.1 += n("bytes_toserver") + 14 * n("pkts_toserver");
-        }
-        assert_eq!(exported, replayed, "softflowd -v {version}");
+        let got: Vec<&Value> = got.iter().collect();
+        assert_eq!(
+            exported_directions(&got),
+            replayed,
+            "softflowd -v {version}"
+        );
     }
+}
+
+/// The daemon's collector (`vigil run --netflow`): softflowd exports IPFIX and NetFlow v9 to
+/// it over loopback; the flows in its output match the replayed ones, and the metrics count
+/// the records and the templates.
+#[test]
+fn daemon_collects_softflowd_exports() {
+    let dir = tempdir("daemon-netflow");
+    let mut d = Daemon::start(&dir, &["--netflow", "127.0.0.1:0"]);
+    let port: u16 = d
+        .stderr_text()
+        .lines()
+        .find_map(|l| l.strip_prefix("vigil: netflow listening on udp 127.0.0.1:"))
+        .and_then(|p| p.parse().ok())
+        .expect("netflow port printed");
+    run_softflowd(port, "10");
+    d.wait_metric(
+        "vigil_flow_export_records_total{format=\"ipfix\",source=\"netflow\"}",
+        60.0,
+    );
+    run_softflowd(port, "9");
+    d.wait_metric(
+        "vigil_flow_export_records_total{format=\"netflow_v9\",source=\"netflow\"}",
+        60.0,
+    );
+    assert!(d.metric("vigil_flow_export_templates") >= 4.0);
+    assert!(d.metric("vigil_packets_total{source=\"netflow\"}") >= 6.0);
+    let st = d.stop();
+    assert!(st.success(), "exit {st}:\n{}", d.stderr_text());
+    let out = std::fs::read_to_string(dir.join("events.jsonl")).expect("output file");
+    let evs: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let flows = with_exporter(&evs);
+    assert_eq!(flows.len(), 120, "two exports of 60 records");
+    let replayed = replayed_directions();
+    let doubled: Directions = replayed
+        .iter()
+        .map(|(k, (p, b))| (k.clone(), (2 * p, 2 * b)))
+        .collect();
+    assert_eq!(exported_directions(&flows), doubled);
 }

@@ -29,6 +29,8 @@ use crate::pipeline::{Pipeline, Rules, Sink};
 use crate::rules::{bundled, Alert, LoadOptions, RuleStore, Watcher};
 use crate::source::ingest::{self, Ingest, Source};
 use crate::source::live::{self, CaptureConfig, CaptureError};
+use crate::source::netflow::listener::NetflowUdp;
+use crate::source::netflow::{DecoderConfig, FlowExportDecoder};
 use crate::source::syslog_net::{SyslogTcp, SyslogUdp};
 
 use self::readiness::Readiness;
@@ -178,10 +180,6 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
     }
     // Each source holds its own sender; when they are all gone the forwarder ends.
     drop(ingest);
-    if let Some(a) = cfg.sources.netflow {
-        // NETFLOW SEAM: a `Source` for NetFlow/IPFIX/sFlow is bound here once its decoder lands.
-        eprintln!("vigil: netflow {a}: not listening (the NetFlow/IPFIX source is not wired yet)");
-    }
     let captures: Vec<CaptureConfig> = cfg
         .sources
         .interfaces
@@ -314,6 +312,17 @@ async fn bind_sources(
             .await
             .map_err(bind_err("syslog_tcp", addr))?;
         out.push(Box::new(t));
+    }
+    if let Some(addr) = s.netflow {
+        readiness.register("netflow");
+        let decoder = FlowExportDecoder::new(DecoderConfig {
+            community_id_seed: cfg.pipeline.flow.community_id_seed,
+            ..DecoderConfig::default()
+        });
+        let n = NetflowUdp::bind(addr, decoder)
+            .await
+            .map_err(bind_err("netflow", addr))?;
+        out.push(Box::new(n));
     }
     Ok(out)
 }

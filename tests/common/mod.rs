@@ -190,9 +190,10 @@ impl Daemon {
             "127.0.0.1:0".into(),
             "--syslog".into(),
             "127.0.0.1:0".into(),
-            "--netflow".into(),
-            "off".into(),
         ];
+        if !extra.contains(&"--netflow") {
+            args.extend(["--netflow".into(), "off".into()]);
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut cmd = match wrapper.split_first() {
             Some((first, rest)) => {

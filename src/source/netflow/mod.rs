@@ -3,6 +3,7 @@
 //! data waiting for its template); the format files underneath are pure parsers.
 
 pub mod ipfix;
+pub mod listener;
 pub mod record;
 pub mod template;
 pub mod v5;
@@ -659,26 +660,16 @@ pub fn serve_udp(
 /// Datagrams the kernel dropped on a socket (its receive buffer was full), read from the
 /// `drops` column of /proc/net/udp{,6} by the socket's inode; nothing where that is not
 /// readable (other systems, restricted /proc).
-struct KernelDrops {
+pub(crate) struct KernelDrops {
     inode: Option<u64>,
     seen: u64,
 }
 
 impl KernelDrops {
-    fn new(socket: &UdpSocket) -> KernelDrops {
-        #[cfg(target_os = "linux")]
-        let inode = {
-            use std::os::fd::AsRawFd;
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd()))
-                .ok()
-                .map(|m| m.ino())
-        };
-        #[cfg(not(target_os = "linux"))]
-        let inode = {
-            let _ = socket;
-            None
-        };
+    fn new(socket: &impl std::os::fd::AsRawFd) -> KernelDrops {
+        let inode = std::fs::metadata(format!("/proc/self/fd/{}", socket.as_raw_fd()))
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m));
         KernelDrops { inode, seen: 0 }
     }
 
