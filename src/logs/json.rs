@@ -1,0 +1,220 @@
+//! JSON input: JSON lines, or documents spread over several lines (pretty-printed, or one
+//! array). Kubernetes audit events and `EventList`s go to `k8s_audit`; any other object
+//! becomes a generic log event whose fields are the object's (nested maps for nested
+//! objects), stamped from a common time key, with the logsource `--logsource` declares.
+
+use serde_json::{Map, Value as Json};
+
+use crate::event::{Event, Kind, LogSource, Timestamp, Value};
+use crate::logs::{epoch_number, k8s_audit, parse_rfc3339, LogError};
+
+/// Largest JSON document kept while its closing bracket is awaited.
+pub const MAX_DOCUMENT: usize = 64 << 20;
+
+/// Keys that stamp a generic JSON event, first found wins.
+const TIME_KEYS: &[&str] = &[
+    "@timestamp", "timestamp", "time", "ts", "eventTime", "event_time", "date", "_time",
+];
+
+/// Splits JSON input into documents without re-parsing: a bracket counter that knows strings.
+#[derive(Default)]
+pub struct Parser {
+    buf: String,
+    depth: i64,
+    in_string: bool,
+    escaped: bool,
+    last: Option<Timestamp>,
+}
+
+impl Parser {
+    pub fn line(&mut self, line: &str, out: &mut Vec<Event>) -> Result<(), LogError> {
+        if self.buf.is_empty() && self.depth == 0 && line.trim().is_empty() {
+            return Ok(());
+        }
+        self.scan(line);
+        if self.depth > 0 || self.in_string {
+            if self.buf.len() + line.len() > MAX_DOCUMENT {
+                self.reset();
+                return Err(LogError::JsonTooLarge(MAX_DOCUMENT));
+            }
+            self.buf.push_str(line);
+            self.buf.push('\n');
+            return Ok(());
+        }
+        let result = if self.buf.is_empty() {
+            self.documents(line, out)
+        } else {
+            self.buf.push_str(line);
+            let text = std::mem::take(&mut self.buf);
+            let r = self.documents(&text, out);
+            self.buf = text;
+            self.buf.clear();
+            r
+        };
+        self.reset();
+        result
+    }
+
+    /// The end of the input: a document still open there is cut short.
+    pub fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), LogError> {
+        if self.buf.trim().is_empty() {
+            self.reset();
+            return Ok(());
+        }
+        let text = std::mem::take(&mut self.buf);
+        self.reset();
+        self.documents(&text, out)
+    }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.depth = 0;
+        self.in_string = false;
+        self.escaped = false;
+    }
+
+    fn scan(&mut self, line: &str) {
+        for c in line.bytes() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if c == b'\\' {
+                    self.escaped = true;
+                } else if c == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match c {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => self.depth -= 1,
+                _ => {}
+            }
+        }
+        // A stray closing bracket is the parser's to report, not a reason to wait forever.
+        if self.depth < 0 {
+            self.depth = 0;
+        }
+        // JSON strings never span lines.
+        self.in_string = false;
+        self.escaped = false;
+    }
+
+    /// Every JSON value in `text` (usually one) to events.
+    fn documents(&mut self, text: &str, out: &mut Vec<Event>) -> Result<(), LogError> {
+        let mut first_err = None;
+        for v in serde_json::Deserializer::from_str(text).into_iter::<Json>() {
+            match v {
+                Ok(v) => {
+                    if let Err(e) = self.value(v, out) {
+                        first_err.get_or_insert(e);
+                    }
+                }
+                Err(e) => {
+                    first_err.get_or_insert(LogError::Json(e.to_string()));
+                    break;
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn value(&mut self, v: Json, out: &mut Vec<Event>) -> Result<(), LogError> {
+        let fallback = self.last.unwrap_or_else(Timestamp::now);
+        match v {
+            Json::Object(mut obj) => {
+                if k8s_audit::is_event_list(&obj) {
+                    let items = match obj.remove("items") {
+                        Some(Json::Array(items)) => items,
+                        _ => Vec::new(),
+                    };
+                    let mut first_err = None;
+                    for it in items {
+                        if let Err(e) = self.value(it, out) {
+                            first_err.get_or_insert(e);
+                        }
+                    }
+                    return first_err.map_or(Ok(()), Err);
+                }
+                let ev = if k8s_audit::is_event(&obj) {
+                    k8s_audit::event(obj, fallback)
+                } else {
+                    event(obj, fallback)
+                };
+                self.last = Some(ev.ts);
+                out.push(ev);
+                Ok(())
+            }
+            Json::Array(items) => {
+                let mut first_err = None;
+                for it in items {
+                    if let Err(e) = self.value(it, out) {
+                        first_err.get_or_insert(e);
+                    }
+                }
+                first_err.map_or(Ok(()), Err)
+            }
+            Json::Null => Err(LogError::NotObject("null")),
+            Json::Bool(_) => Err(LogError::NotObject("boolean")),
+            Json::Number(_) => Err(LogError::NotObject("number")),
+            Json::String(_) => Err(LogError::NotObject("string")),
+        }
+    }
+}
+
+/// A generic JSON object as an event: its fields as they are, stamped from the first of
+/// [`TIME_KEYS`] that holds an RFC 3339 string or a Unix time number (else `fallback`). The
+/// logsource is left empty for `--logsource` to declare.
+pub fn event(obj: Map<String, Json>, fallback: Timestamp) -> Event {
+    let ts = TIME_KEYS
+        .iter()
+        .find_map(|k| match obj.get(*k)? {
+            Json::String(s) => parse_rfc3339(s),
+            Json::Number(n) => epoch_number(n.as_f64()?),
+            _ => None,
+        })
+        .unwrap_or(fallback);
+    let mut ev = Event::new(ts, Kind::Log, LogSource::default());
+    if let Value::Map(fields) = Value::from_json(Json::Object(obj)) {
+        ev.fields = fields;
+    }
+    ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> (Vec<Event>, Vec<LogError>) {
+        let mut p = Parser::default();
+        let (mut out, mut errs) = (Vec::new(), Vec::new());
+        for l in text.lines() {
+            if let Err(e) = p.line(l, &mut out) {
+                errs.push(e);
+            }
+        }
+        if let Err(e) = p.finish(&mut out) {
+            errs.push(e);
+        }
+        (out, errs)
+    }
+
+    #[test]
+    fn lines_documents_and_errors() {
+        let (evs, errs) = run("{\"a\":1,\"time\":1700000000}\n\n{\"b\":\"}{\"}\nnot json\n[{\"c\":1},\n{\"d\":\"x\"}]\n42\n{\"open\":");
+        assert_eq!(evs.len(), 4);
+        assert_eq!(evs[0].ts.to_string(), "2023-11-14T22:13:20.000000Z");
+        assert_eq!(evs[1].ts, evs[0].ts, "unstamped objects take the previous stamp");
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(matches!(errs[1], LogError::NotObject("number")));
+    }
+
+    #[test]
+    fn hostile_input_does_not_panic() {
+        let (_, _) = run("]]]]\n{{{{\n\"\\\n[\"\\\"]\n");
+        let deep = "[".repeat(100_000);
+        let (_, errs) = run(&deep);
+        assert!(!errs.is_empty());
+    }
+}
