@@ -30,9 +30,14 @@ enum Cmd {
 
 #[derive(clap::Args)]
 struct ReplayArgs {
-    /// Capture files (pcap or pcapng), read in order.
+    /// Inputs, read in order: captures (pcap, pcapng) or logs (syslog, raw auditd, JSON lines
+    /// or documents, AWS VPC flow logs, libvirt/QEMU logs), detected from content; `-` is stdin.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// What log inputs hold, e.g. `product=linux,service=auditd` (replaces those parts of the
+    /// detected logsource; needed for generic JSON), or `any` to apply every rule to every event.
+    #[arg(long, value_name = "SPEC|any")]
+    logsource: Option<vigil::logs::LogSourceSpec>,
     /// Print the normalized events as JSON lines instead of alerts.
     #[arg(long)]
     events: bool,
@@ -68,6 +73,7 @@ fn main() -> ExitCode {
 
 fn replay(a: ReplayArgs) -> ExitCode {
     let mut r = Replay::new(a.files);
+    r.logsource = a.logsource;
     r.speed = a.speed;
     if a.quiet {
         r.progress = false;
@@ -111,6 +117,12 @@ fn replay(a: ReplayArgs) -> ExitCode {
                 secs,
                 s.packets as f64 / secs.max(1e-9)
             );
+            if s.log_lines > 0 {
+                eprintln!(
+                    "vigil replay: {} log lines, {} log events, {} unparseable lines",
+                    s.log_lines, s.log_events, s.parse_errors
+                );
+            }
             if let Some(path) = &a.metrics_out {
                 if let Err(e) = std::fs::write(path, vigil::metrics::render()) {
                     eprintln!("vigil: {}: cannot write metrics: {e}", path.display());

@@ -15,7 +15,7 @@ use crate::logs::LogError;
 /// character; a quoted value is plain text (auparse's "encoded" fields).
 const ENCODED: &[&str] = &[
     "cwd", "name", "exe", "comm", "path", "cmd", "data", "acct", "proctitle", "key", "old_name",
-    "new_name", "ocomm", "watch", "vm", "root_dir", "sw", "grp", "new_group", "id",
+    "new_name", "ocomm", "watch", "vm", "root_dir", "sw", "grp", "new_group",
 ];
 
 /// One parsed record, before it is merged into its event.

@@ -1,3 +1,4 @@
 //! Sources: one file per way events come in. A source reads and frames its input; it never
 //! decodes rules or touches the store.
+pub mod logfile;
 pub mod pcap;
