@@ -14,8 +14,25 @@ use crate::logs::LogError;
 /// Fields whose value auditd hex-encodes when it holds a space, a quote or a control
 /// character; a quoted value is plain text (auparse's "encoded" fields).
 const ENCODED: &[&str] = &[
-    "cwd", "name", "exe", "comm", "path", "cmd", "data", "acct", "proctitle", "key", "old_name",
-    "new_name", "ocomm", "watch", "vm", "root_dir", "sw", "grp", "new_group",
+    "cwd",
+    "name",
+    "exe",
+    "comm",
+    "path",
+    "cmd",
+    "data",
+    "acct",
+    "proctitle",
+    "key",
+    "old_name",
+    "new_name",
+    "ocomm",
+    "watch",
+    "vm",
+    "root_dir",
+    "sw",
+    "grp",
+    "new_group",
 ];
 
 /// One parsed record, before it is merged into its event.
@@ -103,9 +120,16 @@ pub fn parse_record(line: &str) -> Result<Record, LogError> {
     let mut args = Args::default();
     let execve = kind == "EXECVE";
     pairs(raw, &mut |k, v| field(&mut rec, &mut args, execve, k, v));
-    pairs(enriched, &mut |k, v| field(&mut rec, &mut args, false, k, v));
+    pairs(enriched, &mut |k, v| {
+        field(&mut rec, &mut args, false, k, v)
+    });
     args.finish(&mut rec.fields);
-    if kind == "SYSCALL" && !rec.fields.iter().any(|(k, _)| *k == Key::Id(ids().syscall_name)) {
+    if kind == "SYSCALL"
+        && !rec
+            .fields
+            .iter()
+            .any(|(k, _)| *k == Key::Id(ids().syscall_name))
+    {
         let arch = get(&rec.fields, "arch");
         let nr = get(&rec.fields, "syscall").and_then(|s| s.parse::<usize>().ok());
         if let (Some("c000003e"), Some(nr)) = (arch, nr) {
@@ -155,7 +179,11 @@ fn pairs<'a>(s: &'a str, each: &mut dyn FnMut(&'a str, Raw<'a>)) {
             Some(&q @ (b'"' | b'\'')) => {
                 let close = s[i + 1..].find(q as char).map_or(b.len(), |p| i + 1 + p);
                 let v = &s[i + 1..close];
-                let raw = if q == b'"' { Raw::Quoted(v) } else { Raw::Single(v) };
+                let raw = if q == b'"' {
+                    Raw::Quoted(v)
+                } else {
+                    Raw::Single(v)
+                };
                 (raw, (close + 1).min(b.len()))
             }
             _ => {
@@ -213,10 +241,7 @@ fn field(rec: &mut Record, args: &mut Args, execve: bool, key: &str, raw: Raw<'_
             } else if key == "proctitle" {
                 match hex_bytes(v) {
                     Some(b) => {
-                        let t: Vec<u8> = b
-                            .iter()
-                            .map(|&c| if c == 0 { b' ' } else { c })
-                            .collect();
+                        let t: Vec<u8> = b.iter().map(|&c| if c == 0 { b' ' } else { c }).collect();
                         Value::Str(String::from_utf8_lossy(&t).trim_end().into())
                     }
                     None => Value::Str(v.into()),
@@ -286,22 +311,37 @@ fn sockaddr(hex: &str, fields: &mut Vec<(Key, Value)>) {
     match family {
         2 if b.len() >= 8 => {
             push("family", "ipv4".into());
-            push("addr", Value::Str(format!("{}.{}.{}.{}", b[4], b[5], b[6], b[7]).into()));
-            push("port", Value::Str(u16::from_be_bytes([b[2], b[3]]).to_string().into()));
+            push(
+                "addr",
+                Value::Str(format!("{}.{}.{}.{}", b[4], b[5], b[6], b[7]).into()),
+            );
+            push(
+                "port",
+                Value::Str(u16::from_be_bytes([b[2], b[3]]).to_string().into()),
+            );
         }
         10 if b.len() >= 24 => {
             let mut a = [0u8; 16];
             a.copy_from_slice(&b[8..24]);
             push("family", "ipv6".into());
-            push("addr", Value::Str(std::net::Ipv6Addr::from(a).to_string().into()));
-            push("port", Value::Str(u16::from_be_bytes([b[2], b[3]]).to_string().into()));
+            push(
+                "addr",
+                Value::Str(std::net::Ipv6Addr::from(a).to_string().into()),
+            );
+            push(
+                "port",
+                Value::Str(u16::from_be_bytes([b[2], b[3]]).to_string().into()),
+            );
         }
         1 => {
             let path = &b[2..];
             let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
             push("family", "unix".into());
             if end > 0 {
-                push("path", Value::Str(String::from_utf8_lossy(&path[..end]).into()));
+                push(
+                    "path",
+                    Value::Str(String::from_utf8_lossy(&path[..end]).into()),
+                );
             }
         }
         16 => push("family", "netlink".into()),
@@ -912,7 +952,9 @@ type=EOE msg=audit(1700000000.123:4242): "#;
 
     #[test]
     fn sockaddr_is_decoded() {
-        let r = parse_record("type=SOCKADDR msg=audit(1.0:1): saddr=02000050A9FEA9FE0000000000000000").unwrap();
+        let r =
+            parse_record("type=SOCKADDR msg=audit(1.0:1): saddr=02000050A9FEA9FE0000000000000000")
+                .unwrap();
         assert_eq!(get_rec(&r, "addr"), Some("169.254.169.254"));
         assert_eq!(get_rec(&r, "port"), Some("80"));
     }
@@ -924,13 +966,23 @@ type=EOE msg=audit(1700000000.123:4242): "#;
     #[test]
     fn hostile_input_does_not_panic() {
         for l in [
-            "type=", "type=X", "type=X msg=audit(", "type=X msg=audit(1", "type=X msg=audit(1:2",
-            "type=X msg=audit(1.x:2): a", "type=X msg=audit(99999999999999999999.1:2): a",
-            "type=X msg=audit(-5.1:2): a", "type=X msg=audit(1.1:2): a=\"", "type=X msg=audit(1.1:2): a='",
-            "type=X msg=audit(1.1:2): msg='a='", "type=X msg=audit(1.1:2): =", "type=X msg=audit(1.1:2): ==",
+            "type=",
+            "type=X",
+            "type=X msg=audit(",
+            "type=X msg=audit(1",
+            "type=X msg=audit(1:2",
+            "type=X msg=audit(1.x:2): a",
+            "type=X msg=audit(99999999999999999999.1:2): a",
+            "type=X msg=audit(-5.1:2): a",
+            "type=X msg=audit(1.1:2): a=\"",
+            "type=X msg=audit(1.1:2): a='",
+            "type=X msg=audit(1.1:2): msg='a='",
+            "type=X msg=audit(1.1:2): =",
+            "type=X msg=audit(1.1:2): ==",
             "type=EXECVE msg=audit(1.1:2): a0[=1 a[0]=00 a99999999999[0]=41 a1[x]=41",
             "type=SOCKADDR msg=audit(1.1:2): saddr=0A00 saddr=02 saddr=0100",
-            "node= type=X msg=audit(1.1:2):", "type=PROCTITLE msg=audit(1.1:2): proctitle=0",
+            "node= type=X msg=audit(1.1:2):",
+            "type=PROCTITLE msg=audit(1.1:2): proctitle=0",
             "type=X msg=audit(1.1234567891234:2): \x1d\x1d=",
         ] {
             let _ = parse_record(l);

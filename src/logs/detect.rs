@@ -37,7 +37,11 @@ pub fn detect(head: &[u8]) -> Result<Detected, DetectError> {
     }
     let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
     let text = String::from_utf8_lossy(head);
-    let Some(line) = text.lines().map(str::trim_end).find(|l| !l.trim().is_empty()) else {
+    let Some(line) = text
+        .lines()
+        .map(str::trim_end)
+        .find(|l| !l.trim().is_empty())
+    else {
         return Err(DetectError::Empty);
     };
     let start = line.trim_start();
@@ -64,19 +68,24 @@ pub fn detect(head: &[u8]) -> Result<Detected, DetectError> {
 /// `<PRI>`, a BSD stamp (`Mmm dd hh:mm:ss`) or an RFC 3339 stamp, then more.
 fn looks_like_syslog(line: &str) -> bool {
     if let Some(rest) = line.strip_prefix('<') {
-        return rest
-            .split_once('>')
-            .is_some_and(|(d, _)| !d.is_empty() && d.len() <= 3 && d.bytes().all(|c| c.is_ascii_digit()));
+        return rest.split_once('>').is_some_and(|(d, _)| {
+            !d.is_empty() && d.len() <= 3 && d.bytes().all(|c| c.is_ascii_digit())
+        });
     }
     let now = crate::event::Timestamp(0);
     let mut ev = Vec::new();
-    let bsd = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .any(|m| line.starts_with(m) && line.as_bytes().get(3) == Some(&b' '));
+    let bsd = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .any(|m| line.starts_with(m) && line.as_bytes().get(3) == Some(&b' '));
     let rfc3339 = line
         .split_once(' ')
         .is_some_and(|(tok, _)| crate::logs::parse_rfc3339(tok).is_some());
-    (bsd || rfc3339) && crate::logs::syslog::Parser::new(now).line(line, &mut ev).is_ok()
+    (bsd || rfc3339)
+        && crate::logs::syslog::Parser::new(now)
+            .line(line, &mut ev)
+            .is_ok()
 }
 
 #[cfg(test)]
@@ -101,10 +110,22 @@ mod tests {
             log(VpcFlow)
         );
         assert_eq!(d("<34>1 2003-10-11T22:14:15.003Z h a - - - m"), log(Syslog));
-        assert_eq!(d("Oct 11 22:14:15 mymachine su: 'su root' failed"), log(Syslog));
-        assert_eq!(d("2013-09-12T19:16:34.457849+04:00 localhost through rsyslog: x"), log(Syslog));
-        assert_eq!(d("2024-03-12 10:15:32.123+0000: 2231: error : f:1 : m"), log(Hypervisor));
-        assert_eq!(d("2024-03-12T10:15:32.123456Z qemu-kvm: terminating on signal 15"), log(Hypervisor));
+        assert_eq!(
+            d("Oct 11 22:14:15 mymachine su: 'su root' failed"),
+            log(Syslog)
+        );
+        assert_eq!(
+            d("2013-09-12T19:16:34.457849+04:00 localhost through rsyslog: x"),
+            log(Syslog)
+        );
+        assert_eq!(
+            d("2024-03-12 10:15:32.123+0000: 2231: error : f:1 : m"),
+            log(Hypervisor)
+        );
+        assert_eq!(
+            d("2024-03-12T10:15:32.123456Z qemu-kvm: terminating on signal 15"),
+            log(Hypervisor)
+        );
         assert_eq!(detect(&[0x1f, 0x8b, 8]), Err(DetectError::Gzip));
         assert_eq!(d("  \n"), Err(DetectError::Empty));
         assert!(matches!(d("hello world"), Err(DetectError::Unknown(_))));

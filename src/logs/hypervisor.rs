@@ -157,32 +157,31 @@ impl Parser {
 
 /// Whether `line` looks like a libvirtd or QEMU log line (for format detection).
 pub fn looks_like(line: &str) -> bool {
-    let (ts, rest) = stamp(line);
-    if ts.is_some() && libvirt_body(rest).is_some() {
-        return true;
-    }
-    qemu_program(rest).is_some()
+    // libvirt's own stamp (`2024-03-12 10:15:32.123+0000: `) is found in no syslog format.
+    let libvirt_stamp =
+        line.get(..28).is_some_and(|h| parse_rfc3339(h).is_some()) && line[28..].starts_with(": ");
+    libvirt_stamp || qemu_program(stamp(line).1).is_some()
 }
 
 /// One line of libvirtd's log (`2024-03-12 10:15:32.123+0000: 2231: error :
 /// qemuProcessReportLogError:2051 : internal error: ...`) or of a QEMU guest log
 /// (`2024-03-12T10:15:32.123456Z qemu-kvm: terminating on signal 15 from pid 2231
 /// (/usr/sbin/libvirtd)`; libvirt's own lines there, like `starting up libvirt version`,
-/// become service `libvirtd` too). `last` stamps lines that carry none; without it the
-/// line is an error.
+/// become service `libvirtd` too; unstamped lines there are QEMU's and become `qemu-kvm`).
+/// `last` stamps lines that carry none; without it the line is an error.
 pub fn parse(line: &str, last: Option<Timestamp>) -> Result<Event, LogError> {
     let line = line.trim_end_matches(['\n', '\r', '\0']);
     let (ts, rest) = stamp(line);
+    let stamped = ts.is_some();
     let ts = ts.or(last).ok_or(LogError::Unrecognized)?;
     let (program, pid, msg) = match qemu_program(rest) {
         Some((p, pid, m)) => (p, pid, m),
+        // Every line of libvirtd's log is stamped; an unstamped line is QEMU's own stderr
+        // in a guest log (`KVM internal error. Suberror: 1`).
+        None if !stamped => ("qemu-kvm", None, rest),
         None => ("libvirtd", None, rest),
     };
-    let mut ev = Event::new(
-        ts,
-        Kind::Log,
-        LogSource::product_service("linux", program),
-    );
+    let mut ev = Event::new(ts, Kind::Log, LogSource::product_service("linux", program));
     ev.fields.push(f::PROGRAM, Value::Str(program.into()));
     if let Some(p) = pid {
         ev.fields.push(f::PID, Value::Int(p));
@@ -248,7 +247,10 @@ mod tests {
         assert_eq!(ev.logsource.service.as_deref(), Some("kernel"));
         assert_eq!(get(&ev, "subsystem"), Some(&Value::from("kvm")));
         assert_eq!(get(&ev, "uptime"), Some(&Value::Float(8812.123456)));
-        assert!(ev.get_str(f::MESSAGE).unwrap().starts_with("kvm [4821]: vcpu0"));
+        assert!(ev
+            .get_str(f::MESSAGE)
+            .unwrap()
+            .starts_with("kvm [4821]: vcpu0"));
     }
 
     #[test]
@@ -257,10 +259,16 @@ mod tests {
         let ev = parse(line, None).unwrap();
         assert_eq!(ev.ts.to_string(), "2024-03-12T10:15:32.123000Z");
         assert_eq!(ev.logsource.service.as_deref(), Some("libvirtd"));
-        assert_eq!(get(&ev, "function"), Some(&Value::from("qemuProcessReportLogError")));
+        assert_eq!(
+            get(&ev, "function"),
+            Some(&Value::from("qemuProcessReportLogError"))
+        );
         assert_eq!(get(&ev, "level"), Some(&Value::from("error")));
         assert_eq!(get(&ev, "thread"), Some(&Value::Int(2231)));
-        assert!(ev.get_str(f::MESSAGE).unwrap().starts_with("internal error: qemu"));
+        assert!(ev
+            .get_str(f::MESSAGE)
+            .unwrap()
+            .starts_with("internal error: qemu"));
         assert!(looks_like(line));
 
         let ev = syslog::parse(
@@ -269,7 +277,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ev.logsource.service.as_deref(), Some("libvirtd"));
-        assert_eq!(get(&ev, "function"), Some(&Value::from("qemuProcessReportLogError")));
+        assert_eq!(
+            get(&ev, "function"),
+            Some(&Value::from("qemuProcessReportLogError"))
+        );
     }
 
     #[test]
@@ -289,8 +300,15 @@ mod tests {
     #[test]
     fn hostile_input_does_not_panic() {
         for l in [
-            "", "qemu", "qemu[", "qemu[x]:", "qemu-kvm: terminating on signal ", "[", "[1.0",
-            "2024-03-12 10:15:32.123+0000: ", "2024-03-12 10:15:32.123+0000: x: error : ",
+            "",
+            "qemu",
+            "qemu[",
+            "qemu[x]:",
+            "qemu-kvm: terminating on signal ",
+            "[",
+            "[1.0",
+            "2024-03-12 10:15:32.123+0000: ",
+            "2024-03-12 10:15:32.123+0000: x: error : ",
             "éééééééééééééééééééééééééééééé: x",
         ] {
             let _ = parse(l, Some(Timestamp(0)));

@@ -13,7 +13,14 @@ pub const MAX_DOCUMENT: usize = 64 << 20;
 
 /// Keys that stamp a generic JSON event, first found wins.
 const TIME_KEYS: &[&str] = &[
-    "@timestamp", "timestamp", "time", "ts", "eventTime", "event_time", "date", "_time",
+    "@timestamp",
+    "timestamp",
+    "time",
+    "ts",
+    "eventTime",
+    "event_time",
+    "date",
+    "_time",
 ];
 
 /// Splits JSON input into documents without re-parsing: a bracket counter that knows strings.
@@ -205,7 +212,10 @@ mod tests {
         let (evs, errs) = run("{\"a\":1,\"time\":1700000000}\n\n{\"b\":\"}{\"}\nnot json\n[{\"c\":1},\n{\"d\":\"x\"}]\n42\n{\"open\":");
         assert_eq!(evs.len(), 4);
         assert_eq!(evs[0].ts.to_string(), "2023-11-14T22:13:20.000000Z");
-        assert_eq!(evs[1].ts, evs[0].ts, "unstamped objects take the previous stamp");
+        assert_eq!(
+            evs[1].ts, evs[0].ts,
+            "unstamped objects take the previous stamp"
+        );
         assert_eq!(errs.len(), 3, "{errs:?}");
         assert!(matches!(errs[1], LogError::NotObject("number")));
     }

@@ -82,7 +82,10 @@ mod tests {
         assert_eq!(evs[0].ts.to_string(), "2018-10-26T09:09:28.664442Z");
         assert_eq!(evs[0].logsource.product.as_deref(), Some("kubernetes"));
         assert_eq!(at(&evs[0], "objectRef.resource"), [Value::from("pods")]);
-        assert_eq!(at(&evs[0], "requestObject.spec.hostPID"), [Value::Bool(true)]);
+        assert_eq!(
+            at(&evs[0], "requestObject.spec.hostPID"),
+            [Value::Bool(true)]
+        );
         assert_eq!(
             at(&evs[0], "requestObject.spec.containers.image"),
             [Value::from("nginx"), Value::from("busybox")]
@@ -91,10 +94,8 @@ mod tests {
             "{{\n  \"kind\": \"EventList\",\n  \"apiVersion\": \"audit.k8s.io/v1\",\n  \"items\": [\n    {one},\n    {one}\n  ]\n}}\n"
         );
         assert_eq!(parse(&list).unwrap().len(), 2);
-        let pretty = serde_json::to_string_pretty(
-            &serde_json::from_str::<Json>(one).unwrap(),
-        )
-        .unwrap();
+        let pretty =
+            serde_json::to_string_pretty(&serde_json::from_str::<Json>(one).unwrap()).unwrap();
         assert_eq!(parse(&format!("{pretty}\n{pretty}")).unwrap().len(), 2);
     }
 }

@@ -160,7 +160,9 @@ impl FromStr for LogSourceSpec {
             *slot = Some(CompactString::from(v));
         }
         if ls == LogSource::default() {
-            return Err("empty logsource; give e.g. `product=linux,service=auditd` or `any`".into());
+            return Err(
+                "empty logsource; give e.g. `product=linux,service=auditd` or `any`".into(),
+            );
         }
         Ok(LogSourceSpec::Given(ls))
     }
@@ -301,7 +303,9 @@ pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
     };
     let days = days_from_civil(y, mo as u32, d as u32);
     let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
-    Some(Timestamp(secs.checked_mul(1_000_000_000)?.checked_add(nanos)?))
+    Some(Timestamp(
+        secs.checked_mul(1_000_000_000)?.checked_add(nanos)?,
+    ))
 }
 
 /// A Unix time given as a number: seconds, or milli-, micro- or nanoseconds by magnitude.

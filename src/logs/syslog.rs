@@ -14,9 +14,9 @@ use crate::event::{
 use crate::logs::{hypervisor, parse_rfc3339, LogError};
 
 const FACILITIES: [&str; 24] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-    "authpriv", "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2", "local3",
-    "local4", "local5", "local6", "local7",
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
 ];
 const SEVERITIES: [&str; 8] = [
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
@@ -150,7 +150,9 @@ fn parse_5424(s: &str, now: Timestamp) -> Result<Event, LogError> {
     let app = next("app-name")?;
     let procid = next("procid")?;
     let msgid = next("msgid")?;
-    let rest = parts.next().ok_or(LogError::Header5424("structured data"))?;
+    let rest = parts
+        .next()
+        .ok_or(LogError::Header5424("structured data"))?;
     let ts = match nil(stamp) {
         None => now,
         Some(t) => parse_rfc3339(t).ok_or_else(|| LogError::Timestamp(t.into()))?,
@@ -193,7 +195,9 @@ fn structured_data(s: &str) -> Result<(Option<Fields>, &str), LogError> {
         if rest.is_empty() || rest.starts_with(' ') {
             return Ok((None, rest.strip_prefix(' ').unwrap_or(rest)));
         }
-        return Err(LogError::StructuredData("`-` followed by more than a space"));
+        return Err(LogError::StructuredData(
+            "`-` followed by more than a space",
+        ));
     }
     let b = s.as_bytes();
     if b.first() != Some(&b'[') {
@@ -229,7 +233,9 @@ fn structured_data(s: &str) -> Result<(Option<Fields>, &str), LogError> {
                 i += 1;
             }
             if i == name_start || b.get(i) != Some(&b'=') || b.get(i + 1) != Some(&b'"') {
-                return Err(LogError::StructuredData("parameter is not `name=\"value\"`"));
+                return Err(LogError::StructuredData(
+                    "parameter is not `name=\"value\"`",
+                ));
             }
             let name = &s[name_start..i];
             i += 2;
@@ -335,7 +341,9 @@ fn bsd_stamp(s: &str, now: Timestamp) -> Option<(Timestamp, &str)> {
     }
     let two = |i: usize| -> Option<i64> {
         let d = hms.get(i..i + 2)?;
-        d.bytes().all(|c| c.is_ascii_digit()).then(|| d.parse().ok())?
+        d.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| d.parse().ok())?
     };
     let (h, m, sec) = (two(0)?, two(3)?, two(6)?);
     if h > 23 || m > 59 || sec > 60 || !frac.bytes().all(|c| c.is_ascii_digit()) {
@@ -428,8 +436,11 @@ mod tests {
 
     #[test]
     fn file_lines_without_priority_or_host() {
-        let ev = parse("Feb  3 04:05:06 kernel: [  12.345678] kvm: disabled by bios", NOW)
-            .unwrap();
+        let ev = parse(
+            "Feb  3 04:05:06 kernel: [  12.345678] kvm: disabled by bios",
+            NOW,
+        )
+        .unwrap();
         assert_eq!(ev.get_str(f::PROGRAM), Some("kernel"));
         assert_eq!(ev.get(f::HOST), None);
         assert_eq!(ev.get(f::FACILITY), None);
@@ -462,7 +473,11 @@ mod tests {
         let mut got = Vec::new();
         crate::event::visit_path(&ev.fields, &path, &mut |v| got.push(v.clone()));
         assert_eq!(got, [Value::from("1011")]);
-        let path = [intern("sd"), intern("examplePriority@32473"), intern("class")];
+        let path = [
+            intern("sd"),
+            intern("examplePriority@32473"),
+            intern("class"),
+        ];
         let mut got = Vec::new();
         crate::event::visit_path(&ev.fields, &path, &mut |v| got.push(v.clone()));
         assert_eq!(got, [Value::from("high]")]);
@@ -482,11 +497,29 @@ mod tests {
     #[test]
     fn hostile_input_does_not_panic() {
         for line in [
-            "<", "<>", "<999>x", "<1", "<12>1 ", "<12>1 -", "<12>1 - - - - - [", "<12>1 - - - - - [a",
-            "<12>1 - - - - - [a b", "<12>1 - - - - - [a b=\"", "<12>1 - - - - - [a b=\"\\",
-            "Jan", "Jan 1", "Jan 99 00:00:00 x", "Jan  1 25:00:00 h p: m", "é[", "p[1", "p[]:",
-            "Feb 29 12:00:00.ééé h p: m", "\u{feff}", "<0>Jan  1 00:00:00.99999999999999 a b: c",
-            "2024-01-01T00:00:00Z", "9999-99-99T99:99:99Z host p: m",
+            "<",
+            "<>",
+            "<999>x",
+            "<1",
+            "<12>1 ",
+            "<12>1 -",
+            "<12>1 - - - - - [",
+            "<12>1 - - - - - [a",
+            "<12>1 - - - - - [a b",
+            "<12>1 - - - - - [a b=\"",
+            "<12>1 - - - - - [a b=\"\\",
+            "Jan",
+            "Jan 1",
+            "Jan 99 00:00:00 x",
+            "Jan  1 25:00:00 h p: m",
+            "é[",
+            "p[1",
+            "p[]:",
+            "Feb 29 12:00:00.ééé h p: m",
+            "\u{feff}",
+            "<0>Jan  1 00:00:00.99999999999999 a b: c",
+            "2024-01-01T00:00:00Z",
+            "9999-99-99T99:99:99Z host p: m",
         ] {
             let _ = parse(line, NOW);
         }

@@ -17,14 +17,46 @@ pub const DEFAULT_HEADER: &str = "version account-id interface-id srcaddr dstadd
 
 /// Field names AWS documents, versions 2 to 8.
 const KNOWN: &[&str] = &[
-    "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport",
-    "protocol", "packets", "bytes", "start", "end", "action", "log-status", "vpc-id",
-    "subnet-id", "instance-id", "tcp-flags", "type", "pkt-srcaddr", "pkt-dstaddr", "region",
-    "az-id", "sublocation-type", "sublocation-id", "pkt-src-aws-service",
-    "pkt-dst-aws-service", "flow-direction", "traffic-path", "ecs-cluster-arn",
-    "ecs-cluster-name", "ecs-container-instance-arn", "ecs-container-instance-id",
-    "ecs-container-id", "ecs-second-container-id", "ecs-service-name",
-    "ecs-task-definition-arn", "ecs-task-arn", "ecs-task-id", "reject-reason",
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
+    "vpc-id",
+    "subnet-id",
+    "instance-id",
+    "tcp-flags",
+    "type",
+    "pkt-srcaddr",
+    "pkt-dstaddr",
+    "region",
+    "az-id",
+    "sublocation-type",
+    "sublocation-id",
+    "pkt-src-aws-service",
+    "pkt-dst-aws-service",
+    "flow-direction",
+    "traffic-path",
+    "ecs-cluster-arn",
+    "ecs-cluster-name",
+    "ecs-container-instance-arn",
+    "ecs-container-instance-id",
+    "ecs-container-id",
+    "ecs-second-container-id",
+    "ecs-service-name",
+    "ecs-task-definition-arn",
+    "ecs-task-arn",
+    "ecs-task-id",
+    "reject-reason",
 ];
 
 /// What a column holds and where it goes.
@@ -62,8 +94,7 @@ impl Header {
             && names.iter().any(|n| KNOWN.contains(n))
             && names.iter().all(|n| {
                 n.bytes().any(|c| c.is_ascii_lowercase())
-                    && n
-                        .bytes()
+                    && n.bytes()
                         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
             });
         if !is_header {
@@ -198,9 +229,7 @@ pub fn parse(line: &str, h: &Header) -> Result<Option<Event>, LogError> {
             Col::Str(id) => rest.push((id, Value::Str(CompactString::from(*v)))),
         }
     }
-    let ts = end
-        .or(start)
-        .ok_or(LogError::field("end", "-"))?;
+    let ts = end.or(start).ok_or(LogError::field("end", "-"))?;
     let mut ev = Event::new(ts, Kind::Flow, LogSource::category("flow"));
     ev.logsource.product = Some(CompactString::const_new("aws"));
     ev.logsource.service = Some(CompactString::const_new("vpcflowlogs"));
@@ -344,6 +373,12 @@ mod tests {
         let (evs, errs) = run(&format!("{DEFAULT_HEADER}\n2 1 eni x 10.0.0.1 1 2 6 1 1 1 2 ACCEPT OK\n2 1 eni 10.0.0.1\n2 1 eni 10.0.0.1 10.0.0.2 99999 2 6 1 1 1 2 ACCEPT OK"));
         assert!(evs.is_empty());
         assert_eq!(errs.len(), 3);
-        assert_eq!(errs[1], LogError::FieldCount { expected: 14, got: 4 });
+        assert_eq!(
+            errs[1],
+            LogError::FieldCount {
+                expected: 14,
+                got: 4
+            }
+        );
     }
 }
