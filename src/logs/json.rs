@@ -3,9 +3,11 @@
 //! becomes a generic log event whose fields are the object's (nested maps for nested
 //! objects), stamped from a common time key, with the logsource `--logsource` declares.
 
-use serde_json::{Map, Value as Json};
+use std::fmt;
 
-use crate::event::{Event, Kind, LogSource, Timestamp, Value};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::event::{Event, Fields, Key, Kind, LogSource, Timestamp, Value};
 use crate::logs::{epoch_number, k8s_audit, parse_rfc3339, LogError};
 
 /// Largest JSON document kept while its closing bracket is awaited.
@@ -111,9 +113,9 @@ impl Parser {
     /// Every JSON value in `text` (usually one) to events.
     fn documents(&mut self, text: &str, out: &mut Vec<Event>) -> Result<(), LogError> {
         let mut first_err = None;
-        for v in serde_json::Deserializer::from_str(text).into_iter::<Json>() {
+        for v in serde_json::Deserializer::from_str(text).into_iter::<JsonValue>() {
             match v {
-                Ok(v) => {
+                Ok(JsonValue(v)) => {
                     if let Err(e) = self.value(v, out) {
                         first_err.get_or_insert(e);
                     }
@@ -127,13 +129,14 @@ impl Parser {
         first_err.map_or(Ok(()), Err)
     }
 
-    fn value(&mut self, v: Json, out: &mut Vec<Event>) -> Result<(), LogError> {
+    fn value(&mut self, v: Value, out: &mut Vec<Event>) -> Result<(), LogError> {
         let fallback = self.last.unwrap_or_else(Timestamp::now);
         match v {
-            Json::Object(mut obj) => {
+            Value::Map(obj) => {
                 if k8s_audit::is_event_list(&obj) {
-                    let items = match obj.remove("items") {
-                        Some(Json::Array(items)) => items,
+                    // An EventList comes once per file: copying its items out is cheap enough.
+                    let items = match obj.get_name("items").cloned() {
+                        Some(Value::List(items)) => items,
                         _ => Vec::new(),
                     };
                     let mut first_err = None;
@@ -153,7 +156,7 @@ impl Parser {
                 out.push(ev);
                 Ok(())
             }
-            Json::Array(items) => {
+            Value::List(items) => {
                 let mut first_err = None;
                 for it in items {
                     if let Err(e) = self.value(it, out) {
@@ -162,30 +165,104 @@ impl Parser {
                 }
                 first_err.map_or(Ok(()), Err)
             }
-            Json::Null => Err(LogError::NotObject("null")),
-            Json::Bool(_) => Err(LogError::NotObject("boolean")),
-            Json::Number(_) => Err(LogError::NotObject("number")),
-            Json::String(_) => Err(LogError::NotObject("string")),
+            Value::Null => Err(LogError::NotObject("null")),
+            Value::Bool(_) => Err(LogError::NotObject("boolean")),
+            Value::Int(_) | Value::Float(_) => Err(LogError::NotObject("number")),
+            _ => Err(LogError::NotObject("string")),
         }
+    }
+}
+
+/// vigil's [`Value`] built straight from JSON text, interning object keys, without an
+/// intermediate `serde_json::Value`; keys without escapes are borrowed, not copied.
+pub struct JsonValue(pub Value);
+
+impl<'de> Deserialize<'de> for JsonValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<JsonValue, D::Error> {
+        d.deserialize_any(ValueVisitor).map(JsonValue)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Int(i))
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Int))
+    }
+    fn visit_f64<E>(self, x: f64) -> Result<Value, E> {
+        Ok(Value::Float(x))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::Str(s.into()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::Str(s.into()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(JsonValue(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::List(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields = Fields::with_capacity(map.size_hint().unwrap_or(0).min(64));
+        while let Some(k) = map.next_key_seed(KeySeed)? {
+            let JsonValue(v) = map.next_value()?;
+            fields.push_key(k, v);
+        }
+        Ok(Value::Map(fields))
+    }
+}
+
+/// An object key, interned from the text it is read from (no copy unless it has escapes).
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed {
+    type Value = Key;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Key, E> {
+        Ok(Key::new(s))
     }
 }
 
 /// A generic JSON object as an event: its fields as they are, stamped from the first of
 /// [`TIME_KEYS`] that holds an RFC 3339 string or a Unix time number (else `fallback`). The
 /// logsource is left empty for `--logsource` to declare.
-pub fn event(obj: Map<String, Json>, fallback: Timestamp) -> Event {
+pub fn event(obj: Fields, fallback: Timestamp) -> Event {
     let ts = TIME_KEYS
         .iter()
-        .find_map(|k| match obj.get(*k)? {
-            Json::String(s) => parse_rfc3339(s),
-            Json::Number(n) => epoch_number(n.as_f64()?),
+        .find_map(|k| match obj.get_name(k)? {
+            Value::Str(s) => parse_rfc3339(s),
+            Value::Int(n) => epoch_number(*n as f64),
+            Value::Float(x) => epoch_number(*x),
             _ => None,
         })
         .unwrap_or(fallback);
     let mut ev = Event::new(ts, Kind::Log, LogSource::default());
-    if let Value::Map(fields) = Value::from_json(Json::Object(obj)) {
-        ev.fields = fields;
-    }
+    ev.fields = obj;
     ev
 }
 

@@ -3,42 +3,39 @@
 //! fields are the event's JSON as nested maps, so that `objectRef.resource` or
 //! `requestObject.spec.containers.image` are dotted paths.
 
-use serde_json::{Map, Value as Json};
-
-use crate::event::{Event, Kind, LogSource, Timestamp, Value};
+use crate::event::{Event, Fields, Kind, LogSource, Timestamp, Value};
 use crate::logs::{json, parse_rfc3339, LogError};
 
+fn str_of<'a>(obj: &'a Fields, name: &str) -> Option<&'a str> {
+    obj.get_name(name).and_then(Value::as_str)
+}
+
 /// Whether a JSON object is a Kubernetes audit event.
-pub fn is_event(obj: &Map<String, Json>) -> bool {
-    obj.get("kind").and_then(Json::as_str) == Some("Event")
-        && (obj.contains_key("auditID")
-            || obj
-                .get("apiVersion")
-                .and_then(Json::as_str)
-                .is_some_and(|v| v.starts_with("audit.k8s.io/")))
+pub fn is_event(obj: &Fields) -> bool {
+    str_of(obj, "kind") == Some("Event")
+        && (obj.get_name("auditID").is_some()
+            || str_of(obj, "apiVersion").is_some_and(|v| v.starts_with("audit.k8s.io/")))
 }
 
 /// Whether a JSON object is an `EventList` of audit events.
-pub fn is_event_list(obj: &Map<String, Json>) -> bool {
-    obj.get("kind").and_then(Json::as_str) == Some("EventList")
-        && obj.get("items").is_some_and(Json::is_array)
+pub fn is_event_list(obj: &Fields) -> bool {
+    str_of(obj, "kind") == Some("EventList")
+        && matches!(obj.get_name("items"), Some(Value::List(_)))
 }
 
 /// The event of one audit event object, stamped with `requestReceivedTimestamp` (else
 /// `stageTimestamp`, else `fallback`).
-pub fn event(obj: Map<String, Json>, fallback: Timestamp) -> Event {
+pub fn event(obj: Fields, fallback: Timestamp) -> Event {
     let ts = ["requestReceivedTimestamp", "stageTimestamp"]
         .iter()
-        .find_map(|k| obj.get(*k).and_then(Json::as_str).and_then(parse_rfc3339))
+        .find_map(|k| str_of(&obj, k).and_then(parse_rfc3339))
         .unwrap_or(fallback);
     let mut ev = Event::new(
         ts,
         Kind::Log,
         LogSource::product_service("kubernetes", "audit"),
     );
-    if let Value::Map(fields) = Value::from_json(Json::Object(obj)) {
-        ev.fields = fields;
-    }
+    ev.fields = obj;
     ev
 }
 
@@ -95,7 +92,8 @@ mod tests {
         );
         assert_eq!(parse(&list).unwrap().len(), 2);
         let pretty =
-            serde_json::to_string_pretty(&serde_json::from_str::<Json>(one).unwrap()).unwrap();
+            serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(one).unwrap())
+                .unwrap();
         assert_eq!(parse(&format!("{pretty}\n{pretty}")).unwrap().len(), 2);
     }
 }
