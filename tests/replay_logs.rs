@@ -260,6 +260,11 @@ fn k8s_audit_samples_by_dotted_path() {
         assert_eq!(ev["logsource"]["product"], "kubernetes");
         assert_eq!(ev["logsource"]["service"], "audit");
         assert_eq!(at(ev, "verb"), [&Value::from("create")]);
+        // The audit event's own `kind` is renamed so that the line has one `kind` key.
+        assert_eq!(
+            (&ev["kind"], &ev["json_kind"]),
+            (&Value::from("log"), &Value::from("Event"))
+        );
     }
     assert_eq!(at(&evs[0], "objectRef.resource"), [&Value::from("pods")]);
     assert_eq!(

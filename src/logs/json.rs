@@ -18,6 +18,7 @@ const TIME_KEYS: &[&str] = &[
     "@timestamp",
     "timestamp",
     "time",
+    "json_ts",
     "ts",
     "eventTime",
     "event_time",
@@ -113,9 +114,9 @@ impl Parser {
     /// Every JSON value in `text` (usually one) to events.
     fn documents(&mut self, text: &str, out: &mut Vec<Event>) -> Result<(), LogError> {
         let mut first_err = None;
-        for v in serde_json::Deserializer::from_str(text).into_iter::<JsonValue>() {
+        for v in serde_json::Deserializer::from_str(text).into_iter::<Document>() {
             match v {
-                Ok(JsonValue(v)) => {
+                Ok(Document(v)) => {
                     if let Err(e) = self.value(v, out) {
                         first_err.get_or_insert(e);
                     }
@@ -135,14 +136,16 @@ impl Parser {
             Value::Map(obj) => {
                 if k8s_audit::is_event_list(&obj) {
                     // An EventList comes once per file: copying its items out is cheap enough.
-                    let items = match obj.get_name("items").cloned() {
-                        Some(Value::List(items)) => items,
-                        _ => Vec::new(),
-                    };
                     let mut first_err = None;
-                    for it in items {
-                        if let Err(e) = self.value(it, out) {
-                            first_err.get_or_insert(e);
+                    if let Some(Value::List(items)) = obj.get_name("items") {
+                        for it in items {
+                            let it = match it {
+                                Value::Map(m) => Value::Map(document_keys(m)),
+                                other => other.clone(),
+                            };
+                            if let Err(e) = self.value(it, out) {
+                                first_err.get_or_insert(e);
+                            }
                         }
                     }
                     return first_err.map_or(Ok(()), Err);
@@ -170,6 +173,81 @@ impl Parser {
             Value::Int(_) | Value::Float(_) => Err(LogError::NotObject("number")),
             _ => Err(LogError::NotObject("string")),
         }
+    }
+}
+
+/// Top-level keys that an event's own JSON form already has; a document's keys of these names
+/// are kept with a `json_` prefix (`json_kind`), so that the printed event has each key once.
+const HEADER_KEYS: [(&str, &str); 3] = [
+    ("ts", "json_ts"),
+    ("kind", "json_kind"),
+    ("logsource", "json_logsource"),
+];
+
+fn document_key(k: Key) -> Key {
+    match HEADER_KEYS.iter().find(|(name, _)| k.name() == *name) {
+        Some((_, renamed)) => Key::new(renamed),
+        None => k,
+    }
+}
+
+fn document_keys(m: &Fields) -> Fields {
+    let mut out = Fields::with_capacity(m.len());
+    for (k, v) in m.iter() {
+        out.push_key(document_key(k.clone()), v.clone());
+    }
+    out
+}
+
+/// A document: a value whose object keys (or, for an array, whose elements' object keys)
+/// are an event's top-level fields, renamed by [`document_key`].
+struct Document(Value);
+
+impl<'de> Deserialize<'de> for Document {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Document, D::Error> {
+        d.deserialize_any(DocumentVisitor).map(Document)
+    }
+}
+
+struct DocumentVisitor;
+
+impl<'de> Visitor<'de> for DocumentVisitor {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON document")
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Int(i))
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Int))
+    }
+    fn visit_f64<E>(self, x: f64) -> Result<Value, E> {
+        Ok(Value::Float(x))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::Str(s.into()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(Document(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::List(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields = Fields::with_capacity(map.size_hint().unwrap_or(0).min(64));
+        while let Some(k) = map.next_key_seed(KeySeed)? {
+            let JsonValue(v) = map.next_value()?;
+            fields.push_key(document_key(k), v);
+        }
+        Ok(Value::Map(fields))
     }
 }
 
@@ -295,6 +373,20 @@ mod tests {
         );
         assert_eq!(errs.len(), 3, "{errs:?}");
         assert!(matches!(errs[1], LogError::NotObject("number")));
+    }
+
+    #[test]
+    fn header_names_are_renamed_at_the_top_only() {
+        let (evs, errs) = run(r#"{"ts":1700000000,"kind":"x","logsource":"y","a":{"kind":"z"}}"#);
+        assert!(errs.is_empty());
+        let f = &evs[0].fields;
+        assert_eq!(evs[0].ts.to_string(), "2023-11-14T22:13:20.000000Z");
+        assert_eq!(f.get_name("json_kind"), Some(&Value::from("x")));
+        assert_eq!(f.get_name("json_logsource"), Some(&Value::from("y")));
+        assert_eq!(f.get_name("kind"), None);
+        let line = serde_json::to_string(&evs[0]).unwrap();
+        assert!(line.contains(r#""a":{"kind":"z"}"#), "{line}");
+        assert_eq!(line.matches(r#""kind""#).count(), 2, "{line}");
     }
 
     #[test]

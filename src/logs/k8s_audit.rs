@@ -10,17 +10,21 @@ fn str_of<'a>(obj: &'a Fields, name: &str) -> Option<&'a str> {
     obj.get_name(name).and_then(Value::as_str)
 }
 
+/// The object's `kind`, under its name in a document (`json_kind`, see `json`) or as is.
+fn kind_of(obj: &Fields) -> Option<&str> {
+    str_of(obj, "json_kind").or_else(|| str_of(obj, "kind"))
+}
+
 /// Whether a JSON object is a Kubernetes audit event.
 pub fn is_event(obj: &Fields) -> bool {
-    str_of(obj, "kind") == Some("Event")
+    kind_of(obj) == Some("Event")
         && (obj.get_name("auditID").is_some()
             || str_of(obj, "apiVersion").is_some_and(|v| v.starts_with("audit.k8s.io/")))
 }
 
 /// Whether a JSON object is an `EventList` of audit events.
 pub fn is_event_list(obj: &Fields) -> bool {
-    str_of(obj, "kind") == Some("EventList")
-        && matches!(obj.get_name("items"), Some(Value::List(_)))
+    kind_of(obj) == Some("EventList") && matches!(obj.get_name("items"), Some(Value::List(_)))
 }
 
 /// The event of one audit event object, stamped with `requestReceivedTimestamp` (else
