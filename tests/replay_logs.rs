@@ -669,3 +669,53 @@ fn unreadable_and_unknown_inputs_exit_2() {
     let out = vigil(&["replay", "--logsource", "vendor=x", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Log sources push events with `PacketInput::push_events`; with `wait` set (files, replay)
+/// a full queue makes the reader wait, and nothing is lost however slow the output is.
+#[test]
+fn log_events_wait_for_a_slow_output() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use vigil::event::{Event, Kind, LogSource, Timestamp};
+    use vigil::pipeline::{Pipeline, PipelineConfig, Sink};
+
+    struct Slow(Arc<AtomicU64>);
+    impl Sink for Slow {
+        fn events(&mut self, events: &mut Vec<Event>) -> std::io::Result<()> {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            self.0.fetch_add(events.len() as u64, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+    let seen = Arc::new(AtomicU64::new(0));
+    let cfg = PipelineConfig {
+        workers: 1,
+        batch: 8,
+        queue: 1,
+        ..PipelineConfig::default()
+    };
+    let p = Pipeline::start(
+        cfg,
+        Arc::new(|_: &mut Event| {}),
+        Box::new(Slow(seen.clone())),
+    );
+    let mut input = p.packet_input("file", true);
+    let started = std::time::Instant::now();
+    for i in 0..100 {
+        let batch = (0..8)
+            .map(|_| {
+                Event::new(
+                    Timestamp(i),
+                    Kind::Log,
+                    LogSource::product_service("linux", "x"),
+                )
+            })
+            .collect();
+        input.push_events(batch);
+    }
+    // 100 batches through a one-batch queue into a 2 ms output: the pushes had to wait.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    drop(input);
+    p.finish().unwrap();
+    assert_eq!(seen.load(Ordering::Relaxed), 800);
+}

@@ -460,7 +460,19 @@ impl Assembler {
                 }
             }
         }
-        let deadline = self.latest.0.saturating_sub(self.timeout);
+        self.expire(self.latest, out);
+        while self.pending.len() > self.max_pending.max(1) {
+            if let Some(p) = self.pending.pop_front() {
+                out.push(p.event());
+            }
+        }
+    }
+
+    /// Emits the events open for longer than the timeout at `now`. Records advance `now`
+    /// themselves; a live source also calls this on a clock so that the last event of a
+    /// quiet host is not held forever.
+    pub fn expire(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        let deadline = now.0.saturating_sub(self.timeout);
         let mut i = 0;
         while i < self.pending.len() {
             if self.pending[i].ts.0 < deadline {
@@ -469,11 +481,6 @@ impl Assembler {
                 }
             } else {
                 i += 1;
-            }
-        }
-        while self.pending.len() > self.max_pending.max(1) {
-            if let Some(p) = self.pending.pop_front() {
-                out.push(p.event());
             }
         }
     }

@@ -225,6 +225,14 @@ impl LogParser {
         }
     }
 
+    /// Time has passed without input (a live source's clock): emits audit events left open
+    /// longer than their timeout.
+    pub fn tick(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        if let Inner::Auditd(a) = &mut self.inner {
+            a.expire(now, out);
+        }
+    }
+
     /// The end of the input: emits what is still pending (audit events without their EOE);
     /// fails on a JSON document cut short.
     pub fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), LogError> {
