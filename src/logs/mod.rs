@@ -228,12 +228,15 @@ impl LogParser {
     /// Time has passed without input (a live source's clock): emits audit events left open
     /// longer than their timeout.
     pub fn tick(&mut self, now: Timestamp, out: &mut Vec<Event>) {
-        if let Inner::Auditd(a) = &mut self.inner {
-            a.expire(now, out);
+        match &mut self.inner {
+            Inner::Auditd(a) => a.expire(now, out),
+            Inner::Syslog(p) => p.tick(now, out),
+            _ => {}
         }
     }
 
-    /// The end of the input: emits what is still pending (audit events without their EOE);
+    /// The end of the input: emits what is still pending (audit events without their EOE,
+    /// also those forwarded through syslog);
     /// fails on a JSON document cut short.
     pub fn finish(&mut self, out: &mut Vec<Event>) -> Result<(), LogError> {
         match &mut self.inner {
@@ -242,6 +245,10 @@ impl LogParser {
                 Ok(())
             }
             Inner::Json(p) => p.finish(out),
+            Inner::Syslog(p) => {
+                p.finish(out);
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
