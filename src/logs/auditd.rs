@@ -82,6 +82,32 @@ fn strip_node(line: &str) -> (Option<&str>, &str) {
 /// left out. On x86_64, a SYSCALL record without auditd's own interpretation gets `SYSCALL`
 /// (the call's name, as `log_format = ENRICHED` writes it) so Sigma's auditd rules apply.
 pub fn parse_record(line: &str) -> Result<Record, LogError> {
+    parse_record_with(line, &mut Keys::default())
+}
+
+/// Interned record keys, so that a key is interned once per input rather than once per
+/// record (a lock and a hash each time otherwise). Bounded: past the cap, keys are interned
+/// per record as before.
+#[derive(Default)]
+pub struct Keys(hashbrown::HashMap<CompactString, Key>);
+
+impl Keys {
+    const CAP: usize = 4096;
+
+    fn get(&mut self, name: &str) -> Key {
+        if let Some(k) = self.0.get(name) {
+            return k.clone();
+        }
+        let k = Key::new(name);
+        if self.0.len() < Keys::CAP {
+            self.0.insert(CompactString::from(name), k.clone());
+        }
+        k
+    }
+}
+
+/// [`parse_record`] with a key cache that lives as long as the input.
+pub fn parse_record_with(line: &str, keys: &mut Keys) -> Result<Record, LogError> {
     let line = line.trim_end_matches(['\n', '\r', '\0']);
     if line.trim().is_empty() {
         return Err(LogError::Empty);
@@ -119,9 +145,11 @@ pub fn parse_record(line: &str) -> Result<Record, LogError> {
     };
     let mut args = Args::default();
     let execve = kind == "EXECVE";
-    pairs(raw, &mut |k, v| field(&mut rec, &mut args, execve, k, v));
+    pairs(raw, &mut |k, v| {
+        field(&mut rec, &mut args, keys, execve, k, v)
+    });
     pairs(enriched, &mut |k, v| {
-        field(&mut rec, &mut args, false, k, v)
+        field(&mut rec, &mut args, keys, false, k, v)
     });
     args.finish(&mut rec.fields);
     if kind == "SYSCALL"
@@ -212,11 +240,18 @@ impl Args {
     }
 }
 
-fn field(rec: &mut Record, args: &mut Args, execve: bool, key: &str, raw: Raw<'_>) {
+fn field(
+    rec: &mut Record,
+    args: &mut Args,
+    keys: &mut Keys,
+    execve: bool,
+    key: &str,
+    raw: Raw<'_>,
+) {
     let value = match raw {
         // A user-space record's payload: its own key=value pairs.
         Raw::Single(inner) if key == "msg" => {
-            pairs(inner, &mut |k, v| field(rec, args, execve, k, v));
+            pairs(inner, &mut |k, v| field(rec, args, keys, execve, k, v));
             return;
         }
         Raw::Quoted(v) | Raw::Single(v) => Value::Str(v.into()),
@@ -267,10 +302,10 @@ fn field(rec: &mut Record, args: &mut Args, execve: bool, key: &str, raw: Raw<'_
     };
     if key == "saddr" {
         if let Value::Str(s) = &value {
-            sockaddr(s, &mut rec.fields);
+            sockaddr(s, keys, &mut rec.fields);
         }
     }
-    rec.fields.push((Key::new(key), value));
+    rec.fields.push((keys.get(key), value));
 }
 
 /// `a0`, `a12`, `a3[1]`.
@@ -301,13 +336,13 @@ fn hex_text(v: &str) -> Option<String> {
 
 /// A SOCKADDR's hex `saddr` as go-libaudit names its parts: `family` and `addr`/`port` for
 /// IP, `path` for Unix sockets.
-fn sockaddr(hex: &str, fields: &mut Vec<(Key, Value)>) {
+fn sockaddr(hex: &str, keys: &mut Keys, fields: &mut Vec<(Key, Value)>) {
     let Some(b) = hex_bytes(hex) else { return };
     if b.len() < 2 {
         return;
     }
     let family = u16::from_le_bytes([b[0], b[1]]);
-    let mut push = |k: &str, v: Value| fields.push((Key::new(k), v));
+    let mut push = |k: &str, v: Value| fields.push((keys.get(k), v));
     match family {
         2 if b.len() >= 8 => {
             push("family", "ipv4".into());
@@ -401,6 +436,7 @@ impl Pending {
 /// Groups records into events by serial.
 pub struct Assembler {
     pending: VecDeque<Pending>,
+    keys: Keys,
     latest: Timestamp,
     /// An event still open this long (event time) after the newest record is complete.
     pub timeout: i64,
@@ -412,6 +448,7 @@ impl Default for Assembler {
     fn default() -> Assembler {
         Assembler {
             pending: VecDeque::new(),
+            keys: Keys::default(),
             latest: Timestamp(i64::MIN),
             timeout: 2_000_000_000,
             max_pending: 256,
@@ -427,7 +464,7 @@ impl Assembler {
         if t.is_empty() || t.starts_with("----") || t.starts_with("time->") {
             return Ok(());
         }
-        let rec = parse_record(line)?;
+        let rec = parse_record_with(line, &mut self.keys)?;
         self.push(rec, out);
         Ok(())
     }
@@ -483,6 +520,12 @@ impl Assembler {
                 i += 1;
             }
         }
+    }
+
+    /// Parses a record with this assembler's key cache (for records that come wrapped, as
+    /// through syslog) without merging it yet.
+    pub fn parse(&mut self, line: &str) -> Result<Record, LogError> {
+        parse_record_with(line, &mut self.keys)
     }
 
     /// Emits every event still open, oldest first.

@@ -72,7 +72,7 @@ impl Parser {
         let ev = parse(line, self.now)?;
         match ev.get_str(f::MESSAGE).filter(|m| auditd::looks_like(m)) {
             Some(msg) => {
-                let mut rec = auditd::parse_record(msg)?;
+                let mut rec = self.audit.parse(msg)?;
                 // Serials are per host: without `node=`, the sender names the host.
                 if rec.node.is_none() {
                     rec.node = ev.get_str(f::HOST).map(CompactString::from);
