@@ -35,34 +35,54 @@ pub fn detect(head: &[u8]) -> Result<Detected, DetectError> {
     if head.starts_with(&[0x1f, 0x8b]) {
         return Err(DetectError::Gzip);
     }
+    let full = head.len() >= HEAD;
     let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
     let text = String::from_utf8_lossy(head);
-    let Some(line) = text
+    let mut lines: Vec<&str> = text
         .lines()
         .map(str::trim_end)
-        .find(|l| !l.trim().is_empty())
-    else {
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    // The last line of a full head may be cut; keep it only if it is the only one.
+    if full && lines.len() > 1 && !text.ends_with('\n') {
+        lines.pop();
+    }
+    let Some(first) = lines.first() else {
         return Err(DetectError::Empty);
     };
-    let start = line.trim_start();
+    let start = first.trim_start();
     if start.starts_with('{') || start.starts_with('[') {
         return Ok(Detected::Log(Format::Json));
     }
-    if auditd::looks_like(line) {
-        return Ok(Detected::Log(Format::Auditd));
-    }
-    if vpc_flow::looks_like(line) {
-        return Ok(Detected::Log(Format::VpcFlow));
-    }
-    if hypervisor::looks_like(line) {
-        return Ok(Detected::Log(Format::Hypervisor));
-    }
-    if looks_like_syslog(line) {
-        return Ok(Detected::Log(Format::Syslog));
+    // The first of the first few lines that is recognized decides, so that a cut first line
+    // (a rotated file) or ausearch's `----` separators do not hide the format.
+    for line in lines.iter().take(LINES) {
+        if let Some(f) = line_format(line) {
+            return Ok(Detected::Log(f));
+        }
     }
     Err(DetectError::Unknown(
-        crate::logs::truncate(line, 80).to_owned(),
+        crate::logs::truncate(first, 80).to_owned(),
     ))
+}
+
+/// Lines looked at before giving up.
+const LINES: usize = 5;
+
+fn line_format(line: &str) -> Option<Format> {
+    if auditd::looks_like(line) {
+        return Some(Format::Auditd);
+    }
+    if vpc_flow::looks_like(line) {
+        return Some(Format::VpcFlow);
+    }
+    if hypervisor::looks_like(line) {
+        return Some(Format::Hypervisor);
+    }
+    if looks_like_syslog(line) {
+        return Some(Format::Syslog);
+    }
+    None
 }
 
 /// `<PRI>`, a BSD stamp (`Mmm dd hh:mm:ss`) or an RFC 3339 stamp, then more.
@@ -130,5 +150,13 @@ mod tests {
         assert_eq!(d("  \n"), Err(DetectError::Empty));
         assert!(matches!(d("hello world"), Err(DetectError::Unknown(_))));
         assert_eq!(detect(&[0xd4, 0xc3, 0xb2, 0xa1, 0]), Ok(Detected::Capture));
+        assert_eq!(
+            d("----\ntime->Mon Apr 10 22:24:46 2017\ntype=EXECVE msg=audit(1.2:3): argc=1"),
+            log(Auditd)
+        );
+        assert_eq!(
+            d("ed: x\nOct 11 22:14:15 mymachine su: failed"),
+            log(Syslog)
+        );
     }
 }

@@ -30,6 +30,9 @@ const TIME_KEYS: &[&str] = &[
 #[derive(Default)]
 pub struct Parser {
     buf: String,
+    /// Lines seen, and the line where the open document began.
+    line: u64,
+    start: u64,
     depth: i64,
     in_string: bool,
     escaped: bool,
@@ -38,8 +41,12 @@ pub struct Parser {
 
 impl Parser {
     pub fn line(&mut self, line: &str, out: &mut Vec<Event>) -> Result<(), LogError> {
+        self.line += 1;
         if self.buf.is_empty() && self.depth == 0 && line.trim().is_empty() {
             return Ok(());
+        }
+        if self.buf.is_empty() {
+            self.start = self.line;
         }
         self.scan(line);
         if self.depth > 0 || self.in_string {
@@ -56,7 +63,7 @@ impl Parser {
         } else {
             self.buf.push_str(line);
             let text = std::mem::take(&mut self.buf);
-            let r = self.documents(&text, out);
+            let r = self.documents(&text, out).map_err(|e| self.from_start(e));
             self.buf = text;
             self.buf.clear();
             r
@@ -73,7 +80,15 @@ impl Parser {
         }
         let text = std::mem::take(&mut self.buf);
         self.reset();
-        self.documents(&text, out)
+        self.documents(&text, out).map_err(|e| self.from_start(e))
+    }
+
+    /// Says where a document over several lines began (serde's positions count from there).
+    fn from_start(&self, e: LogError) -> LogError {
+        match e {
+            LogError::Json(m) => LogError::Json(format!("{m} (document from line {})", self.start)),
+            other => other,
+        }
     }
 
     fn reset(&mut self) {
@@ -372,6 +387,10 @@ mod tests {
             "unstamped objects take the previous stamp"
         );
         assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(
+            matches!(&errs[2], LogError::Json(m) if m.ends_with("(document from line 8)")),
+            "{errs:?}"
+        );
         assert!(matches!(errs[1], LogError::NotObject("number")));
     }
 
