@@ -63,7 +63,7 @@ impl Parser {
         } else {
             self.buf.push_str(line);
             let text = std::mem::take(&mut self.buf);
-            let r = self.documents(&text, out).map_err(|e| self.from_start(e));
+            let r = self.documents(&text, out).map_err(|e| self.with_start(e));
             self.buf = text;
             self.buf.clear();
             r
@@ -80,11 +80,11 @@ impl Parser {
         }
         let text = std::mem::take(&mut self.buf);
         self.reset();
-        self.documents(&text, out).map_err(|e| self.from_start(e))
+        self.documents(&text, out).map_err(|e| self.with_start(e))
     }
 
     /// Says where a document over several lines began (serde's positions count from there).
-    fn from_start(&self, e: LogError) -> LogError {
+    fn with_start(&self, e: LogError) -> LogError {
         match e {
             LogError::Json(m) => LogError::Json(format!("{m} (document from line {})", self.start)),
             other => other,
