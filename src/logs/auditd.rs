@@ -230,6 +230,8 @@ fn pairs<'a>(s: &'a str, each: &mut dyn FnMut(&'a str, Raw<'a>)) {
 #[derive(Default)]
 struct Args {
     parts: Vec<(u32, String)>,
+    /// Where argument N is in `parts`: hostile records may split thousands of arguments.
+    at: hashbrown::HashMap<u32, usize>,
 }
 
 impl Args {
@@ -261,9 +263,12 @@ fn field(
                 if let Some((n, _)) = key.strip_prefix('a').and_then(|k| k.split_once('[')) {
                     let Ok(n) = n.parse::<u32>() else { return };
                     let part = hex_text(v).unwrap_or_else(|| v.to_owned());
-                    match args.parts.iter_mut().find(|(m, _)| *m == n) {
+                    match args.at.get(&n).and_then(|&i| args.parts.get_mut(i)) {
                         Some((_, text)) => text.push_str(&part),
-                        None => args.parts.push((n, part)),
+                        None => {
+                            args.at.insert(n, args.parts.len());
+                            args.parts.push((n, part));
+                        }
                     }
                     return;
                 }
@@ -389,19 +394,49 @@ struct Pending {
     serial: u64,
     node: Option<CompactString>,
     ts: Timestamp,
+    records: usize,
     types: Vec<Value>,
     fields: Vec<(Key, Value)>,
+    /// Where each interned key is in `fields`, so that merging stays linear in the input
+    /// however many keys an event has (an EXECVE of thousands of arguments).
+    at: hashbrown::HashMap<FieldId, usize>,
 }
 
+/// Records merged into one event at most; a serial that goes on past it (only hostile
+/// input does) continues in a new event.
+const MAX_RECORDS: usize = 1024;
+
 impl Pending {
+    fn new(rec: &Record) -> Pending {
+        Pending {
+            serial: rec.serial,
+            node: rec.node.clone(),
+            ts: rec.ts,
+            records: 0,
+            types: Vec::with_capacity(4),
+            fields: Vec::with_capacity(rec.fields.len()),
+            at: hashbrown::HashMap::new(),
+        }
+    }
+
     fn merge(&mut self, rec: Record) {
+        self.records += 1;
         let kind = Value::Str(rec.kind);
         if !self.types.contains(&kind) {
             self.types.push(kind);
         }
         for (k, v) in rec.fields {
-            match self.fields.iter_mut().find(|(old, _)| *old == k) {
-                None => self.fields.push((k, v)),
+            let found = match &k {
+                Key::Id(id) => self.at.get(id).copied(),
+                Key::Name(_) => self.fields.iter().position(|(old, _)| *old == k),
+            };
+            match found.and_then(|i| self.fields.get_mut(i)) {
+                None => {
+                    if let Key::Id(id) = k {
+                        self.at.insert(id, self.fields.len());
+                    }
+                    self.fields.push((k, v))
+                }
                 Some((_, Value::List(items))) => items.push(v),
                 Some((_, old)) => {
                     let first = std::mem::replace(old, Value::Null);
@@ -482,16 +517,14 @@ impl Assembler {
                 out.push(p.event());
             }
         } else {
-            match at {
+            let full = at.filter(|&i| self.pending[i].records >= MAX_RECORDS);
+            if let Some(p) = full.and_then(|i| self.pending.remove(i)) {
+                out.push(p.event());
+            }
+            match at.filter(|_| full.is_none()) {
                 Some(i) => self.pending[i].merge(rec),
                 None => {
-                    let mut p = Pending {
-                        serial: rec.serial,
-                        node: rec.node.clone(),
-                        ts: rec.ts,
-                        types: Vec::with_capacity(4),
-                        fields: Vec::with_capacity(rec.fields.len()),
-                    };
+                    let mut p = Pending::new(&rec);
                     p.merge(rec);
                     self.pending.push_back(p);
                 }
@@ -1011,6 +1044,25 @@ type=EOE msg=audit(1700000000.123:4242): "#;
 
     fn get_rec<'a>(r: &'a Record, name: &str) -> Option<&'a str> {
         super::get(&r.fields, name)
+    }
+
+    #[test]
+    fn hostile_serials_stay_bounded() {
+        let mut text = String::new();
+        for i in 0..2000 {
+            text.push_str(&format!("type=PATH msg=audit(1.0:1): item={i} k{i}=v\n"));
+        }
+        let evs = events(&text);
+        assert_eq!(evs.len(), 2);
+        assert_eq!(
+            get(&evs[0], "item").map(|v| matches!(v, Value::List(l) if l.len() == MAX_RECORDS)),
+            Some(true)
+        );
+        let args: String = (0..5000)
+            .map(|i| format!(" a{i}[0]=41 a{i}[1]=42"))
+            .collect();
+        let evs = events(&format!("type=EXECVE msg=audit(1.0:2): argc=5000{args}"));
+        assert_eq!(get(&evs[0], "a4999"), Some(&Value::from("AB")));
     }
 
     #[test]
