@@ -79,7 +79,7 @@ pub enum LogError {
     FieldCount { expected: usize, got: usize },
     #[error("field `{field}`: bad value `{value}`")]
     Field { field: &'static str, value: String },
-    #[error("unrecognized line")]
+    #[error("not a libvirt or QEMU log line, and no line before it to date it")]
     Unrecognized,
 }
 

@@ -200,11 +200,15 @@ impl LogReader {
         } else {
             String::new()
         };
+        let sample = if sample.is_empty() {
+            String::new()
+        } else {
+            format!(": {sample:?}")
+        };
         eprintln!(
-            "vigil: {}:{}: {}: {e}: {sample:?}{more}",
+            "vigil: {}:{}: {e}{sample}{more}",
             self.file.display(),
             self.line,
-            self.parser.format(),
         );
         if self.errors == ERRORS_SHOWN {
             eprintln!(
