@@ -274,6 +274,26 @@ mod tests {
     }
 
     #[test]
+    fn invalid_utf8_is_replaced_not_fatal() {
+        let bytes: &'static [u8] = b"<13>Oct 11 22:14:15 h a: caf\xe9\n\xff\xfe\n";
+        let mut r = LogReader::new(
+            Path::new("t.log"),
+            Box::new(bytes),
+            Format::Syslog,
+            "test",
+            Timestamp::now(),
+            None,
+        );
+        let mut out = Vec::new();
+        assert!(!r.next_batch(&mut out, 10).unwrap());
+        assert_eq!(out.len(), 2);
+        assert_eq!(
+            out[0].get_str(crate::event::f::MESSAGE),
+            Some("caf\u{fffd}")
+        );
+    }
+
+    #[test]
     fn open_reports_unreadable_inputs() {
         let e = open(Path::new("/nonexistent/vigil")).err().unwrap();
         assert!(e.to_string().starts_with("/nonexistent/vigil: "));
