@@ -59,6 +59,8 @@ known_fields! {
     VNI_MISMATCH = "vni_mismatch",
     HOST = "host", PROGRAM = "program", PID = "pid", FACILITY = "facility",
     SEVERITY = "severity", MESSAGE = "message",
+    FTP_COMMAND = "ftp_command", FTP_ARG = "ftp_arg", FTP_REPLY_CODE = "ftp_reply_code",
+    FTP_REPLY = "ftp_reply",
 }
 
 struct Interner {
@@ -425,6 +427,7 @@ pub enum Kind {
     Http,
     Tls,
     Ssh,
+    Ftp,
     Log,
 }
 
@@ -436,6 +439,7 @@ impl Kind {
             Kind::Http => "http",
             Kind::Tls => "tls",
             Kind::Ssh => "ssh",
+            Kind::Ftp => "ftp",
             Kind::Log => "log",
         }
     }

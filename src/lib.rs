@@ -4,6 +4,9 @@
 //! with tenants and zones by `enrich`, matched by `rules`, and leave through the outputs.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod config;
+pub mod daemon;
 pub mod decode;
 pub mod enrich;
 pub mod event;

@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use vigil::config::{Config, Overrides};
 use vigil::enrich::Tenants;
-use vigil::output::jsonl::JsonLines;
+use vigil::output::jsonl::{JsonLines, Print};
+use vigil::pipeline::Rules;
 use vigil::replay::{Replay, ReplayError, Speed};
+use vigil::rules::{LoadOptions, RuleSet};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +29,91 @@ struct Cli {
 enum Cmd {
     /// Replay capture files through the pipeline and print what they produce.
     Replay(ReplayArgs),
+    /// Check, test and list Sigma rules.
+    #[command(subcommand)]
+    Rules(RulesCmd),
+    /// Run the daemon: listeners, pipeline, HTTPS API (SIGHUP reloads, SIGTERM drains).
+    Run(RunArgs),
+    /// Check the daemon's configuration.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+    /// Make TLS material for development.
+    Certs {
+        #[command(subcommand)]
+        cmd: CertsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCmd {
+    /// Load rules and report every one that cannot load (file, line, reason).
+    Check {
+        /// Rule files or folders (default: the bundled rule pack).
+        paths: Vec<PathBuf>,
+    },
+    /// Run the test events shipped beside rules (`NAME.tests.yml`).
+    Test {
+        /// Rule files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List rules: id, kind, level, logsource, title.
+    List {
+        /// Rule files or folders (default: the bundled rule pack).
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The configuration file (TOML); without it, the embedded defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data folder (dev TLS material, outputs); default ./vigil-data.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// API address, IP:PORT (port 0 picks a free one; the address is printed).
+    #[arg(long, value_name = "ADDR")]
+    api: Option<String>,
+    /// Syslog address for UDP and TCP, IP:PORT or `off`.
+    #[arg(long, value_name = "ADDR")]
+    syslog: Option<String>,
+    /// NetFlow/IPFIX address, IP:PORT or `off`.
+    #[arg(long, value_name = "ADDR")]
+    netflow: Option<String>,
+    /// Tenants file (YAML).
+    #[arg(long, value_name = "FILE")]
+    tenants: Option<PathBuf>,
+    /// Rule file or folder (repeatable); replaces the configured ones.
+    #[arg(long, value_name = "DIR")]
+    rules: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print `config ok`, or every problem with its file, line and key (exit code 2).
+    Check {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCmd {
+    /// Make a dev CA and a server certificate under DATA/tls/ (kept if present), and client
+    /// certificates for mutual TLS.
+    Init {
+        #[arg(long, value_name = "DIR", default_value = vigil::config::DEFAULT_DATA)]
+        data: PathBuf,
+        /// Also make a client certificate with this name (repeatable).
+        #[arg(long, value_name = "NAME")]
+        client: Vec<String>,
+        /// Extra DNS name or IP address for the server certificate (only when it is made).
+        #[arg(long, value_name = "NAME")]
+        san: Vec<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -41,6 +129,9 @@ struct ReplayArgs {
     /// Print the normalized events as JSON lines instead of alerts.
     #[arg(long)]
     events: bool,
+    /// Sigma rule files or folders (default: the bundled rule pack).
+    #[arg(long = "rules", value_name = "PATH")]
+    rules: Vec<PathBuf>,
     /// Tenants file (YAML) for tenant, zone and policy enrichment.
     #[arg(long)]
     tenants: Option<PathBuf>,
@@ -68,7 +159,135 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Replay(a) => replay(a),
+        Cmd::Rules(c) => rules(c),
+        Cmd::Run(a) => run(a),
+        Cmd::Config {
+            cmd: ConfigCmd::Check { config },
+        } => config_check(config),
+        Cmd::Certs {
+            cmd: CertsCmd::Init { data, client, san },
+        } => certs_init(&data, &client, &san),
     }
+}
+
+fn rules(c: RulesCmd) -> ExitCode {
+    let code = match c {
+        RulesCmd::Check { paths } if paths.is_empty() => {
+            match vigil::rules::bundled::load(&LoadOptions::default()) {
+                Ok(set) => {
+                    println!("{} rules loaded (bundled)", set.len());
+                    0
+                }
+                Err(report) => {
+                    eprint!("{report}");
+                    1
+                }
+            }
+        }
+        RulesCmd::Check { paths } => vigil::rules::cli::check(&paths),
+        RulesCmd::Test { paths } => vigil::rules::cli::test(&paths),
+        RulesCmd::List { paths } if paths.is_empty() => {
+            match vigil::rules::bundled::load(&LoadOptions::default()) {
+                Ok(set) => {
+                    vigil::rules::cli::print_list(&set);
+                    0
+                }
+                Err(report) => {
+                    eprint!("{report}");
+                    1
+                }
+            }
+        }
+        RulesCmd::List { paths } => vigil::rules::cli::list(&paths),
+    };
+    ExitCode::from(code as u8)
+}
+
+/// The rules a replay evaluates: `--rules` paths, or the bundled pack.
+fn replay_rules(paths: &[PathBuf], any: bool) -> Result<Rules, String> {
+    let opts = LoadOptions {
+        logsource_any: any,
+        ..LoadOptions::default()
+    };
+    let set = if paths.is_empty() {
+        vigil::rules::bundled::load(&opts)
+    } else {
+        RuleSet::load(paths, &opts)
+    };
+    set.map(|s| Rules::Fixed(Arc::new(s)))
+        .map_err(|report| format!("rules do not load:\n{report}"))
+}
+
+fn run(a: RunArgs) -> ExitCode {
+    let flags = Overrides {
+        data: a.data,
+        api: a.api,
+        syslog: a.syslog,
+        netflow: a.netflow,
+        tenants: a.tenants,
+        rules: a.rules,
+    };
+    let cfg = match Config::load(a.config.as_deref(), &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            for p in e.problems() {
+                eprintln!("vigil: {p}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    match vigil::daemon::run(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil: {e}");
+            ExitCode::from(if e.is_config() { 2 } else { 1 })
+        }
+    }
+}
+
+fn config_check(file: Option<PathBuf>) -> ExitCode {
+    match Config::load(file.as_deref(), &Overrides::default()) {
+        Ok(_) => {
+            println!("config ok");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            for p in e.problems() {
+                println!("{p}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn certs_init(data: &std::path::Path, clients: &[String], san: &[String]) -> ExitCode {
+    let tls = vigil::daemon::dev_tls(data);
+    let mut made = match tls.ensure(san) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("vigil: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for c in clients {
+        match tls.client(c) {
+            Ok(m) => made.extend(m),
+            Err(e) => {
+                eprintln!("vigil: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if made.is_empty() {
+        println!(
+            "{}: CA and server certificate already present; nothing made",
+            tls.dir.display()
+        );
+    }
+    for m in made {
+        println!("made {}", m.display());
+    }
+    ExitCode::SUCCESS
 }
 
 fn replay(a: ReplayArgs) -> ExitCode {
@@ -83,6 +302,14 @@ fn replay(a: ReplayArgs) -> ExitCode {
     }
     r.pipeline.flow.community_id_seed = a.community_id_seed;
     r.pipeline.flow.max_flows = a.max_flows.max(1);
+    let any = matches!(r.logsource, Some(vigil::logs::LogSourceSpec::Any));
+    match replay_rules(&a.rules, any) {
+        Ok(rules) => r.rules = Some(rules),
+        Err(e) => {
+            eprintln!("vigil: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let enricher: vigil::pipeline::Enricher = match &a.tenants {
         None => {
             let none = Tenants::default();
@@ -96,23 +323,27 @@ fn replay(a: ReplayArgs) -> ExitCode {
             }
         },
     };
-    let sink = JsonLines::new(
-        BufWriter::with_capacity(1 << 16, std::io::stdout()),
-        a.events,
-    );
+    let print = if a.events {
+        Print::Events
+    } else {
+        Print::Alerts
+    };
+    let sink = JsonLines::new(BufWriter::with_capacity(1 << 16, std::io::stdout()), print);
     let tally = sink.tally.clone();
     match r.run(enricher, Box::new(sink)) {
         Ok(s) => {
             let events = tally.events.load(std::sync::atomic::Ordering::Relaxed);
             let flows = tally.flows.load(std::sync::atomic::Ordering::Relaxed);
+            let alerts = tally.alerts.load(std::sync::atomic::Ordering::Relaxed);
             let secs = s.elapsed.as_secs_f64();
             eprintln!(
-                "vigil replay: {} file(s), {} packets ({} bytes), {} flows, {} events, {} malformed packets, {:.3}s ({:.0} packets/s)",
+                "vigil replay: {} file(s), {} packets ({} bytes), {} flows, {} events, {} alerts, {} malformed packets, {:.3}s ({:.0} packets/s)",
                 s.files,
                 s.packets,
                 s.bytes,
                 flows,
                 events,
+                alerts,
                 s.decode_errors,
                 secs,
                 s.packets as f64 / secs.max(1e-9)

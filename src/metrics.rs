@@ -4,7 +4,9 @@
 use std::sync::LazyLock;
 
 use prometheus::core::Collector;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+};
 
 fn reg<T: Collector + Clone + 'static>(m: T) -> T {
     // Registering twice only happens in tests that build several pipelines; the first wins.
@@ -107,12 +109,96 @@ pub static FRAGMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         &["attributed"],
     )
 });
+/// Events matched, per rule id (before suppression).
+pub static RULE_MATCHES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_rule_matches_total",
+        "Events matched, per rule (before suppression).",
+        &["rule"],
+    )
+});
+/// Time to evaluate the rules against one batch of events.
+pub static RULE_EVAL_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    let buckets = prometheus::exponential_buckets(1e-6, 4.0, 12).unwrap_or_default();
+    let opts = HistogramOpts::new(
+        "vigil_rule_eval_seconds",
+        "Time to evaluate the rules against one batch of events.",
+    );
+    reg(Histogram::with_opts(opts.buckets(buckets))
+        .unwrap_or_else(|e| panic!("metric vigil_rule_eval_seconds: {e}")))
+});
+/// Rules in the running rule set.
+pub static RULES_LOADED: LazyLock<IntGauge> =
+    LazyLock::new(|| gauge("vigil_rules_loaded", "Rules in the running rule set."));
+/// Rule set reloads, by result (`ok`, `error`).
+pub static RULES_RELOAD: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_rules_reload_total",
+        "Rule set reloads by result (ok, error).",
+        &["result"],
+    )
+});
+/// Correlation groups evicted by the per-rule group limit.
+pub static CORRELATION_EVICTIONS: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "vigil_correlation_evictions_total",
+        "Correlation groups evicted because the per-rule group limit was reached.",
+    )
+});
+/// Alerts collapsed into a suppression window instead of being emitted.
+pub static ALERTS_SUPPRESSED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "vigil_alerts_suppressed_total",
+        "Alerts collapsed into a suppression window instead of being emitted.",
+    )
+});
+/// Alerts raised (after suppression), by level.
+pub static ALERTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_alerts_total",
+        "Alerts raised (after suppression), by level.",
+        &["level"],
+    )
+});
+
 /// Build information; the value is always 1.
 pub static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge_vec(
         "vigil_build_info",
         "vigil's version; always 1.",
         &["version"],
+    )
+});
+
+/// Reloads (SIGHUP) of tenants or rules, by what was reloaded and whether it worked.
+pub static RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_reload_total",
+        "Reloads of tenants or rules, by what and result (ok, error).",
+        &["what", "result"],
+    )
+});
+/// HTTPS API requests, by route and status code.
+pub static API_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_api_requests_total",
+        "API requests, by route and status code.",
+        &["route", "code"],
+    )
+});
+/// TLS handshakes that failed (old protocol versions, bad client certificates, timeouts).
+pub static TLS_HANDSHAKE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "vigil_tls_handshake_errors_total",
+        "TLS handshakes on the API that failed.",
+    )
+});
+/// Connections open on each listener (API, syslog over TCP).
+pub static CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "vigil_connections_open",
+        "Connections open, by listener.",
+        &["listener"],
     )
 });
 
@@ -124,6 +210,10 @@ pub fn init() {
     LazyLock::force(&FLOWS_ACTIVE);
     LazyLock::force(&FLOWS);
     LazyLock::force(&FLOWS_EVICTED);
+    LazyLock::force(&RULES_LOADED);
+    LazyLock::force(&RULE_EVAL_SECONDS);
+    LazyLock::force(&CORRELATION_EVICTIONS);
+    LazyLock::force(&ALERTS_SUPPRESSED);
 }
 
 /// The text exposition of every registered metric.

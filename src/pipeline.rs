@@ -13,6 +13,7 @@ use crate::decode::Decoded;
 use crate::event::{Event, Timestamp};
 use crate::flow::{Emit, FlowConfig, FlowTable, Packet};
 use crate::metrics;
+use crate::rules::{Alert, Engine, RuleSet, RuleStore};
 
 const SEC: i64 = 1_000_000_000;
 
@@ -45,11 +46,83 @@ impl Default for PipelineConfig {
 /// workers and called once per event.
 pub type Enricher = Arc<dyn Fn(&mut Event) + Send + Sync>;
 
-/// Where processed events go. Called on one thread, in batches.
+/// Where processed events and alerts go. Called on one thread, in batches.
 pub trait Sink: Send {
     fn events(&mut self, events: &mut Vec<Event>) -> std::io::Result<()>;
+    fn alerts(&mut self, _alerts: &mut Vec<Alert>) -> std::io::Result<()> {
+        Ok(())
+    }
     fn finish(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// The rules a pipeline evaluates: a fixed set (replay, the bundled pack) or a store that
+/// hot reload swaps (the daemon).
+#[derive(Clone)]
+pub enum Rules {
+    Fixed(Arc<RuleSet>),
+    Reloadable(Arc<RuleStore>),
+}
+
+impl Rules {
+    fn current(&self) -> Arc<RuleSet> {
+        match self {
+            Rules::Fixed(r) => r.clone(),
+            Rules::Reloadable(s) => s.current(),
+        }
+    }
+    fn generation(&self) -> u64 {
+        match self {
+            Rules::Fixed(_) => 0,
+            Rules::Reloadable(s) => s.generation(),
+        }
+    }
+}
+
+/// Detection runs on the output thread, which sees every event: correlation and suppression
+/// state has one owner, whatever the number of workers. A new rule set from the store is
+/// picked up between batches.
+struct Detector {
+    rules: Rules,
+    generation: u64,
+    engine: Engine,
+}
+
+impl Detector {
+    fn new(rules: Rules) -> Detector {
+        metrics::RULES_LOADED.set(rules.current().len() as i64);
+        Detector {
+            generation: rules.generation(),
+            engine: Engine::new(rules.current()),
+            rules,
+        }
+    }
+
+    fn batch(&mut self, events: &[Event], alerts: &mut Vec<Alert>) {
+        let generation = self.rules.generation();
+        if generation != self.generation {
+            self.generation = generation;
+            self.engine.set_rules(self.rules.current(), alerts);
+        }
+        let before = alerts.len();
+        self.engine.process_batch(events, alerts);
+        count_alerts(&alerts[before..]);
+    }
+
+    /// End of input: closes every correlation and suppression window.
+    fn finish(&mut self, alerts: &mut Vec<Alert>) {
+        let before = alerts.len();
+        self.engine.flush(Timestamp(i64::MAX), alerts);
+        count_alerts(&alerts[before..]);
+    }
+}
+
+fn count_alerts(alerts: &[Alert]) {
+    for a in alerts {
+        metrics::ALERTS
+            .with_label_values(&[a.rule.level.as_str()])
+            .inc();
     }
 }
 
@@ -69,9 +142,21 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn start(cfg: PipelineConfig, enricher: Enricher, mut sink: Box<dyn Sink>) -> Pipeline {
+    pub fn start(cfg: PipelineConfig, enricher: Enricher, sink: Box<dyn Sink>) -> Pipeline {
+        Pipeline::start_with_rules(cfg, enricher, None, sink)
+    }
+
+    /// Starts the pipeline with detection: every event is matched against `rules`.
+    pub fn start_with_rules(
+        cfg: PipelineConfig,
+        enricher: Enricher,
+        rules: Option<Rules>,
+        mut sink: Box<dyn Sink>,
+    ) -> Pipeline {
         metrics::init();
-        let (out_tx, out_rx) = bounded::<Vec<Event>>(cfg.queue);
+        // Events are far larger than packets; a short output queue bounds the memory in flight
+        // when a million flows expire at once.
+        let (out_tx, out_rx) = bounded::<Vec<Event>>((cfg.queue / 8).max(2));
         let mut shards = Vec::new();
         let mut workers = Vec::new();
         let batch = cfg.batch;
@@ -99,13 +184,29 @@ impl Pipeline {
         let sink = std::thread::Builder::new()
             .name("output".into())
             .spawn(move || {
+                let mut detector = rules.map(Detector::new);
+                let mut alerts = Vec::new();
                 let mut result = Ok(());
                 for mut batch in out_rx.iter() {
                     metrics::QUEUE_DEPTH
                         .with_label_values(&["output"])
                         .set(out_rx.len() as i64);
+                    if let Some(d) = detector.as_mut() {
+                        d.batch(&batch, &mut alerts);
+                    }
                     if result.is_ok() {
                         result = sink.events(&mut batch);
+                    }
+                    if result.is_ok() && !alerts.is_empty() {
+                        result = sink.alerts(&mut alerts);
+                    }
+                    alerts.clear();
+                }
+                // End of input closes every correlation and suppression window.
+                if let Some(d) = detector.as_mut() {
+                    d.finish(&mut alerts);
+                    if result.is_ok() && !alerts.is_empty() {
+                        result = sink.alerts(&mut alerts);
                     }
                 }
                 result.and_then(|_| sink.finish())

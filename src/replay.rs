@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::decode::{self, DecodeError};
 use crate::event::Timestamp;
-use crate::pipeline::{Enricher, PacketInput, Pipeline, PipelineConfig, Sink};
+use crate::pipeline::{Enricher, PacketInput, Pipeline, PipelineConfig, Rules, Sink};
 use crate::source::pcap::{CaptureError, CaptureReader};
 // Log inputs (syslog, auditd, JSON, VPC flow logs, hypervisor logs).
 use crate::logs::detect::Detected;
@@ -75,6 +75,8 @@ pub struct Replay {
     pub speed: Speed,
     pub progress: bool,
     pub pipeline: PipelineConfig,
+    /// Rules to evaluate; `None` runs without detection.
+    pub rules: Option<Rules>,
     /// `--logsource`: what log inputs hold (applied to their events), or `any`.
     pub logsource: Option<LogSourceSpec>,
 }
@@ -89,6 +91,7 @@ impl Replay {
             speed: Speed::Max,
             progress: std::io::stderr().is_terminal(),
             pipeline: PipelineConfig::default(),
+            rules: None,
             logsource: None,
         }
     }
@@ -105,7 +108,8 @@ impl Replay {
     pub fn run(&self, enricher: Enricher, sink: Box<dyn Sink>) -> Result<Summary, ReplayError> {
         self.check_inputs()?;
         let started = Instant::now();
-        let pipeline = Pipeline::start(self.pipeline.clone(), enricher, sink);
+        let pipeline =
+            Pipeline::start_with_rules(self.pipeline.clone(), enricher, self.rules.clone(), sink);
         let mut input = pipeline.packet_input("pcap", true);
         let progress = Progress::start(self.progress);
         let mut summary = Summary {

@@ -318,3 +318,28 @@ fn ssh_banners_annotate_flows() {
     assert_eq!(ssh[0]["ssh_client"], "SSH-2.0-OpenSSH_for_Windows_7.7");
     assert_eq!(ssh[0]["ssh_server"], "SSH-2.0-OpenSSH_7.4");
 }
+
+/// Zeek's ftp/bruteforce.pcap: every login attempt (USER bro, a redacted PASS) and its 530
+/// reply become `ftp` events oriented from the client 192.168.56.1.
+#[test]
+fn ftp_logins_and_replies() {
+    let evs = events(&[&corpus("pcap/zeek/ftp/bruteforce.pcap")], &[]);
+    let ftp = of_kind(&evs, "ftp");
+    let failed: Vec<_> = ftp.iter().filter(|e| e["ftp_reply_code"] == 530).collect();
+    assert_eq!(failed.len(), 30);
+    assert!(failed
+        .iter()
+        .all(|e| e["src_ip"] == "192.168.56.1" && e["dst_port"] == 21));
+    let users = ftp
+        .iter()
+        .filter(|e| e["ftp_command"] == "USER" && e["ftp_arg"] == "bro")
+        .count();
+    assert_eq!(users, 30);
+    assert!(ftp
+        .iter()
+        .filter(|e| e["ftp_command"] == "PASS")
+        .all(|e| e["ftp_arg"] == "********"));
+    assert!(of_kind(&evs, "flow")
+        .iter()
+        .all(|f| f["app_proto"] == "ftp"));
+}

@@ -3,7 +3,7 @@
 //! event fields. A payload no protocol claims is turned away in a few comparisons, without
 //! allocating.
 
-use crate::decode::{dns, http, ssh, tls};
+use crate::decode::{dns, ftp, http, ssh, tls};
 use crate::event::{f, Fields, Kind, Value};
 
 const TCP: u8 = 6;
@@ -17,6 +17,8 @@ pub enum AppData {
     Http(http::Request),
     Tls(tls::ClientHello),
     Ssh(ssh::Banner),
+    /// One FTP control line (a command from the client or a reply from the server).
+    Ftp(ftp::Message),
 }
 
 impl AppData {
@@ -27,6 +29,7 @@ impl AppData {
             AppData::Http(_) => "http",
             AppData::Tls(_) => "tls",
             AppData::Ssh(_) => "ssh",
+            AppData::Ftp(_) => "ftp",
         }
     }
 
@@ -37,6 +40,7 @@ impl AppData {
             AppData::Http(_) => Some(Kind::Http),
             AppData::Tls(_) => Some(Kind::Tls),
             AppData::Ssh(_) => None,
+            AppData::Ftp(_) => Some(Kind::Ftp),
         }
     }
 
@@ -47,6 +51,8 @@ impl AppData {
             AppData::Http(_) => Some("proxy"),
             AppData::Tls(_) => Some("tls"),
             AppData::Ssh(_) => None,
+            // Sigma has no FTP category; vigil names it `ftp` (rules/README.md).
+            AppData::Ftp(_) => Some("ftp"),
         }
     }
 
@@ -60,6 +66,20 @@ impl AppData {
             AppData::Ssh(b) => {
                 fields.push(f::SSH_BANNER, b.line.clone());
                 fields.push(f::SSH_SOFTWARE, b.software.clone());
+            }
+            AppData::Ftp(ftp::Message::Command { verb, arg }) => {
+                fields.push(f::FTP_COMMAND, verb.clone());
+                // Passwords never leave the packet path.
+                let arg = if verb == "PASS" {
+                    "********".to_string()
+                } else {
+                    arg.clone()
+                };
+                fields.push(f::FTP_ARG, arg);
+            }
+            AppData::Ftp(ftp::Message::Reply { code, text }) => {
+                fields.push(f::FTP_REPLY_CODE, *code);
+                fields.push(f::FTP_REPLY, text.clone());
             }
         }
     }
@@ -146,13 +166,15 @@ fn carries_something(m: &dns::Message) -> bool {
     !(m.questions.is_empty() && m.answers.is_empty())
 }
 
+const FTP_PORT: u16 = 21;
+
 fn is_dns_port(port: u16) -> bool {
     port == 53 || port == 5353
 }
 
 /// Finds the application protocol of one L4 payload. `proto` is the IP protocol number (6 tcp,
-/// 17 udp). DNS is recognised on port 53 or 5353 on either side; TLS, HTTP and SSH on any TCP
-/// port by their first bytes. Returns `None`, without allocating, for anything else.
+/// 17 udp). DNS is recognised on port 53 or 5353 on either side, FTP control lines on TCP
+/// port 21; TLS, HTTP and SSH on any TCP port by their first bytes. Returns `None`, without allocating, for anything else.
 pub fn inspect(proto: u8, sport: u16, dport: u16, payload: &[u8]) -> Option<AppData> {
     if payload.is_empty() {
         return None;
@@ -176,6 +198,11 @@ pub fn inspect(proto: u8, sport: u16, dport: u16, payload: &[u8]) -> Option<AppD
                     return Some(AppData::Dns(m));
                 }
             }
+            if sport == FTP_PORT || dport == FTP_PORT {
+                if let Ok(m) = ftp::parse(payload, sport == FTP_PORT) {
+                    return Some(AppData::Ftp(m));
+                }
+            }
             match payload {
                 [0x16, 0x03, _, _, _, 0x01, ..] => {
                     tls::parse_client_hello(payload).ok().map(AppData::Tls)
@@ -194,26 +221,28 @@ pub fn inspect(proto: u8, sport: u16, dport: u16, payload: &[u8]) -> Option<AppD
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::testutil::hex;
     use crate::event::field_name;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     fn filled(a: &AppData) -> Vec<(String, serde_json::Value)> {
         let mut fields = Fields::new();
         a.fill(&mut fields);
         fields
             .iter()
-            .map(|(k, v)| (k.name().to_string(), serde_json::to_value(v).unwrap()))
+            .map(|(k, v)| {
+                (
+                    k.name().to_string(),
+                    serde_json::to_value(v).expect("test input is valid"),
+                )
+            })
             .collect()
     }
 
     fn get<'a>(fs: &'a [(String, serde_json::Value)], name: &str) -> &'a serde_json::Value {
-        &fs.iter().find(|(k, _)| k == name).unwrap().1
+        &fs.iter()
+            .find(|(k, _)| k == name)
+            .expect("test input is valid")
+            .1
     }
 
     // Payloads from the corpus; see each parser's tests for where they come from.
@@ -223,7 +252,7 @@ mod tests {
 
     #[test]
     fn dns_query_and_answer_fields() {
-        let q = inspect(17, 43246, 53, &hex(DNS_QUERY)).unwrap();
+        let q = inspect(17, 43246, 53, &hex(DNS_QUERY)).expect("test input is valid");
         assert_eq!(
             (q.app_proto(), q.kind(), q.category()),
             ("dns", Some(Kind::Dns), Some("dns"))
@@ -236,7 +265,7 @@ mod tests {
         assert_eq!(get(&fs, "dns_type"), "query");
         assert!(fs.iter().all(|(k, _)| k != "rcode" && k != "answer"));
 
-        let a = inspect(17, 53, 43246, &hex(DNS_ANSWER)).unwrap();
+        let a = inspect(17, 53, 43246, &hex(DNS_ANSWER)).expect("test input is valid");
         let fs = filled(&a);
         assert_eq!(get(&fs, "dns_type"), "answer");
         assert_eq!(get(&fs, "rcode"), "NOERROR");
@@ -263,14 +292,14 @@ mod tests {
     fn several_questions_make_query_a_list() {
         let mut m = hex("000001000002000000000000");
         m.extend_from_slice(b"\x01a\x00\x00\x01\x00\x01\x01b\x00\x00\x1c\x00\x01");
-        let fs = filled(&inspect(17, 5353, 5353, &m).unwrap());
+        let fs = filled(&inspect(17, 5353, 5353, &m).expect("test input is valid"));
         assert_eq!(get(&fs, "query"), &serde_json::json!(["a", "b"]));
         assert_eq!(get(&fs, "record_type"), "A");
     }
 
     #[test]
     fn http_fields_and_aliases() {
-        let a = inspect(6, 46652, 80, &hex(HTTP_GET)).unwrap();
+        let a = inspect(6, 46652, 80, &hex(HTTP_GET)).expect("test input is valid");
         assert_eq!(
             (a.app_proto(), a.kind(), a.category()),
             ("http", Some(Kind::Http), Some("proxy"))
@@ -297,7 +326,7 @@ mod tests {
     fn tls_and_ssh_fields() {
         let mut hello = hex("1603010200010001fc03032a9008a494c5216b165f4a3ce9d9a18714d00b4866a9ff51528af98b59657881206f0ea66abbb2f8ac25d72ab49f82d0f00a9cc58a1c75d443f26176907c30775d00481302130313011304c02cc030cca9cca8c0adc02bc02fc0acc023c027c00ac014c009c013009dc09d009cc09c003d003c0035002f009fccaac09f009ec09e006b00670039003300ff0100016b00000014001200000f697076342e676f6f676c652e636f6d000b000403000102000a000c000a001d0017001e00190018337400000010000e000c02683208687474702f312e31001600000017000000310000000d002600240403050306030807080808090804080a0805080b08060401050106010303030102030201002b00050403040303002d00020101003300260024001d002063375f136b1d8a371c27dac916258577a89e2e521dd99f421dc4c79a574e7937001500b2");
         hello.resize(hello.len() + 0xb2, 0);
-        let a = inspect(6, 51234, 443, &hello).unwrap();
+        let a = inspect(6, 51234, 443, &hello).expect("test input is valid");
         assert_eq!(
             (a.app_proto(), a.kind(), a.category()),
             ("tls", Some(Kind::Tls), Some("tls"))
@@ -308,14 +337,14 @@ mod tests {
         assert_eq!(get(&fs, "tls_version"), "TLS 1.3");
         assert!(get(&fs, "ja3_string")
             .as_str()
-            .unwrap()
+            .expect("test input is valid")
             .starts_with("771,4866-"));
         // Cut after the SNI: no JA3.
-        let fs = filled(&inspect(6, 51234, 443, &hello[..200]).unwrap());
+        let fs = filled(&inspect(6, 51234, 443, &hello[..200]).expect("test input is valid"));
         assert_eq!(get(&fs, "sni"), "ipv4.google.com");
         assert!(fs.iter().all(|(k, _)| k != "ja3"));
 
-        let a = inspect(6, 22, 54634, b"SSH-2.0-OpenSSH_7.4\r\n").unwrap();
+        let a = inspect(6, 22, 54634, b"SSH-2.0-OpenSSH_7.4\r\n").expect("test input is valid");
         assert_eq!((a.app_proto(), a.kind(), a.category()), ("ssh", None, None));
         let fs = filled(&a);
         assert_eq!(get(&fs, "ssh_banner"), "SSH-2.0-OpenSSH_7.4");
@@ -334,7 +363,7 @@ mod tests {
             eprintln!("corpus not found at {path}; skipped");
             return None;
         };
-        let capture = pcap_parser::PcapCapture::from_file(&pcap).unwrap();
+        let capture = pcap_parser::PcapCapture::from_file(&pcap).expect("test input is valid");
         let mut hits = Vec::new();
         for block in &capture.blocks {
             let frame = block.data;
@@ -356,7 +385,9 @@ mod tests {
             if let Some(a) = inspect(ip[9], sport, dport, payload) {
                 let mut fields = Fields::new();
                 a.fill(&mut fields);
-                let v = fields.get(field).map(|v| serde_json::to_string(v).unwrap());
+                let v = fields
+                    .get(field)
+                    .map(|v| serde_json::to_string(v).expect("test input is valid"));
                 hits.push(format!("{}: {}", a.app_proto(), v.unwrap_or_default()));
             }
         }

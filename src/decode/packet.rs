@@ -703,18 +703,21 @@ impl<'a> Decoder<'a> {
     }
 }
 
-/// ICMP types with a counterpart, as Community ID v1 maps them: (type, counterpart).
-fn icmp_ports(v6: bool, ty: u8, code: u8) -> (u16, u16) {
-    let counterpart = if v6 {
+/// The request or reply type paired with ICMP (or ICMPv6) type `ty`, as Community ID v1
+/// pairs them; `None` for one-way types.
+pub fn icmp_counterpart(v6: bool, ty: u8) -> Option<u8> {
+    if v6 {
         match ty {
             128 => Some(129),
             129 => Some(128),
+            130 => Some(131),
+            131 => Some(130),
             133 => Some(134),
             134 => Some(133),
             135 => Some(136),
             136 => Some(135),
-            130 => Some(131),
-            131 => Some(130),
+            139 => Some(140),
+            140 => Some(139),
             144 => Some(145),
             145 => Some(144),
             _ => None,
@@ -723,18 +726,23 @@ fn icmp_ports(v6: bool, ty: u8, code: u8) -> (u16, u16) {
         match ty {
             8 => Some(0),
             0 => Some(8),
+            9 => Some(10),
+            10 => Some(9),
             13 => Some(14),
             14 => Some(13),
             15 => Some(16),
             16 => Some(15),
-            10 => Some(9),
-            9 => Some(10),
             17 => Some(18),
             18 => Some(17),
             _ => None,
         }
-    };
-    (ty as u16, counterpart.unwrap_or(code) as u16)
+    }
+}
+
+/// Flow-key ports of an ICMP packet: its type and the paired type (or its code when the type
+/// has no pair), so that a request and its reply fall into one flow.
+fn icmp_ports(v6: bool, ty: u8, code: u8) -> (u16, u16) {
+    (ty as u16, icmp_counterpart(v6, ty).unwrap_or(code) as u16)
 }
 
 /// Whether an ICMP type is the answering half of a request/response pair (a reply seen first

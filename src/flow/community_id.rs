@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use base64::Engine as _;
 use ring::digest;
 
-use crate::decode::packet::{PROTO_ICMP, PROTO_ICMPV6};
+use crate::decode::packet::{icmp_counterpart, PROTO_ICMP, PROTO_ICMPV6};
 
 /// Community ID v1 of a flow, `1:` followed by the base64 of a SHA-1. For ICMP, `sport` and
 /// `dport` are the type and code as they appeared in the packet; the counterpart mapping of
@@ -90,38 +90,7 @@ fn octets(ip: IpAddr) -> Octets {
 
 /// The spec's port equivalents for ICMP: (type, counterpart or code, one-way).
 fn icmp_equivalents(v6: bool, ty: u8, code: u8) -> (u16, u16, bool) {
-    let pair: Option<u8> = if v6 {
-        match ty {
-            128 => Some(129),
-            129 => Some(128),
-            130 => Some(131),
-            131 => Some(130),
-            133 => Some(134),
-            134 => Some(133),
-            135 => Some(136),
-            136 => Some(135),
-            139 => Some(140),
-            140 => Some(139),
-            144 => Some(145),
-            145 => Some(144),
-            _ => None,
-        }
-    } else {
-        match ty {
-            8 => Some(0),
-            0 => Some(8),
-            9 => Some(10),
-            10 => Some(9),
-            13 => Some(14),
-            14 => Some(13),
-            15 => Some(16),
-            16 => Some(15),
-            17 => Some(18),
-            18 => Some(17),
-            _ => None,
-        }
-    };
-    match pair {
+    match icmp_counterpart(v6, ty) {
         Some(p) => (ty as u16, p as u16, false),
         None => (ty as u16, code as u16, true),
     }

@@ -166,6 +166,7 @@ enum App {
     Http,
     Tls,
     Ssh,
+    Ftp,
     Vxlan,
     Geneve,
     Gre,
@@ -179,6 +180,7 @@ impl App {
             App::Http => "http",
             App::Tls => "tls",
             App::Ssh => "ssh",
+            App::Ftp => "ftp",
             App::Vxlan => "vxlan",
             App::Geneve => "geneve",
             App::Gre => "gre",
@@ -190,6 +192,7 @@ impl App {
             "http" => App::Http,
             "tls" => App::Tls,
             "ssh" => App::Ssh,
+            "ftp" => App::Ftp,
             _ => App::None,
         }
     }

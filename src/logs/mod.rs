@@ -14,8 +14,6 @@ pub mod vpc_flow;
 use std::fmt;
 use std::str::FromStr;
 
-use compact_str::CompactString;
-
 use crate::event::{days_from_civil, Event, LogSource, Timestamp};
 
 /// A log format vigil reads.
@@ -131,40 +129,16 @@ impl LogSourceSpec {
 
 impl FromStr for LogSourceSpec {
     type Err = String;
-    /// `any`, or comma-separated `key=value` pairs with keys `category`, `product`, `service`.
+    /// `any`, or comma-separated `key=value` pairs with keys `category`, `product`, `service`
+    /// (the grammar of the rule engine's `parse_logsource_spec`).
     fn from_str(s: &str) -> Result<LogSourceSpec, String> {
-        if s.trim().eq_ignore_ascii_case("any") {
-            return Ok(LogSourceSpec::Any);
-        }
-        let mut ls = LogSource::default();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let Some((k, v)) = part.split_once('=') else {
-                return Err(format!(
-                    "`{part}` is not `key=value` (e.g. `product=linux,service=auditd`, or `any`)"
-                ));
-            };
-            let v = v.trim();
-            if v.is_empty() {
-                return Err(format!("`{part}` has an empty value"));
+        match crate::rules::parse_logsource_spec(s)? {
+            None => Ok(LogSourceSpec::Any),
+            Some(ls) if ls == LogSource::default() => {
+                Err("empty logsource; give e.g. `product=linux,service=auditd` or `any`".into())
             }
-            let slot = match k.trim() {
-                "category" => &mut ls.category,
-                "product" => &mut ls.product,
-                "service" => &mut ls.service,
-                other => {
-                    return Err(format!(
-                        "unknown logsource key `{other}`; use category, product or service"
-                    ))
-                }
-            };
-            *slot = Some(CompactString::from(v));
+            Some(ls) => Ok(LogSourceSpec::Given(ls)),
         }
-        if ls == LogSource::default() {
-            return Err(
-                "empty logsource; give e.g. `product=linux,service=auditd` or `any`".into(),
-            );
-        }
-        Ok(LogSourceSpec::Given(ls))
     }
 }
 

@@ -149,3 +149,170 @@ pub fn vxlan(outer_src: [u8; 4], outer_dst: [u8; 4], vni: u32, inner: &[u8]) -> 
     vx.extend_from_slice(inner);
     eth_ipv4(outer_src, outer_dst, 49152, 4789, None, &vx)
 }
+
+/// A `vigil run` started for a test, on free ports, killed when dropped.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub data: PathBuf,
+    /// `127.0.0.1:PORT` of the API.
+    pub api: String,
+    /// Syslog port (UDP and TCP), when syslog listens.
+    pub syslog: Option<u16>,
+    /// Every stderr line so far, kept by a reader thread.
+    pub stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    /// Starts `vigil run --data DATA --api 127.0.0.1:0 --syslog 127.0.0.1:0 EXTRA...` and waits
+    /// for `vigil: ready`.
+    pub fn start(data: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_with(data, extra, &[])
+    }
+
+    pub fn start_with(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        use std::io::BufRead;
+        let mut args: Vec<String> = vec![
+            "run".into(),
+            "--data".into(),
+            data.display().to_string(),
+            "--api".into(),
+            "127.0.0.1:0".into(),
+            "--syslog".into(),
+            "127.0.0.1:0".into(),
+            "--netflow".into(),
+            "off".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        cmd.args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start vigil run");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let reader = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for l in reader.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(l);
+            }
+        });
+        let t0 = std::time::Instant::now();
+        loop {
+            if lines.lock().unwrap().iter().any(|l| l == "vigil: ready") {
+                break;
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!(
+                    "vigil run exited with {st} before ready:\n{}",
+                    lines.lock().unwrap().join("\n")
+                );
+            }
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(30),
+                "vigil run not ready after 30 s:\n{}",
+                lines.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let all = lines.lock().unwrap().clone();
+        let after = |prefix: &str| {
+            all.iter()
+                .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
+        };
+        let api = after("vigil: api listening on https://").expect("api address printed");
+        let syslog = after("vigil: syslog_udp listening on udp ")
+            .map(|a| a.rsplit(':').next().unwrap().parse().expect("syslog port"));
+        Daemon {
+            child,
+            data: data.to_path_buf(),
+            api,
+            syslog,
+            stderr: lines,
+        }
+    }
+
+    pub fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        // The shell's own kill, so the tests need no procps.
+        let st = Command::new("sh")
+            .args(["-c", &format!("kill -{sig} {}", self.pid())])
+            .status()
+            .expect("run sh -c kill");
+        assert!(st.success());
+    }
+
+    /// `curl` over HTTPS trusting the dev CA; returns (exit code, HTTP status, body).
+    pub fn curl(&self, path: &str, extra: &[&str]) -> (i32, String, String) {
+        let ca = self.data.join("tls/ca.crt");
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--cacert"])
+            .arg(&ca)
+            .args(["-w", "\n%{http_code}"])
+            .args(extra)
+            .arg(format!("https://{}{}", self.api, path))
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (
+            out.status.code().unwrap_or(-1),
+            code.to_string(),
+            body.to_string(),
+        )
+    }
+
+    /// The value of one metric series (`name{labels}` as printed), or 0 when absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        let (_, _, body) = self.curl("/metrics", &[]);
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// Waits until `metric(series) >= want`.
+    pub fn wait_metric(&self, series: &str, want: f64) {
+        let t0 = std::time::Instant::now();
+        while self.metric(series) < want {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(20),
+                "{series} stayed below {want}; metrics:\n{}",
+                self.curl("/metrics", &[]).2
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status (at most 20 s).
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        let t0 = std::time::Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st;
+            }
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(20),
+                "vigil did not stop within 20 s after SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

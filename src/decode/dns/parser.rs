@@ -667,13 +667,7 @@ fn push_escaped(out: &mut String, bytes: &[u8], lowest: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::decode::testutil::hex;
 
     // suricata-verify/dns/bug-1158/input.pcap, packet 1: an iodine TXT query.
     const TUNNEL_QUERY: &str = "c22f010000010000000000000a41414141414f316b5141053d61757468037372760674756e6e656c03636f6d0000100001";
@@ -699,20 +693,20 @@ mod tests {
             eprintln!("corpus not found at {dir}; skipped");
             return;
         };
-        let capture = pcap_parser::PcapCapture::from_file(&pcap).unwrap();
-        let spec: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
+        let capture = pcap_parser::PcapCapture::from_file(&pcap).expect("test input is valid");
+        let spec: serde_json::Value = serde_yaml_ng::from_str(&yaml).expect("test input is valid");
         let mut compared = 0;
-        for check in spec["checks"].as_array().unwrap() {
+        for check in spec["checks"].as_array().expect("test input is valid") {
             let want = &check["filter"]["match"];
             if want["event_type"] != "dns" {
                 continue;
             }
-            let n = want["pcap_cnt"].as_u64().unwrap() as usize;
+            let n = want["pcap_cnt"].as_u64().expect("test input is valid") as usize;
             let frame = capture.blocks[n - 1].data;
             // Ethernet, IPv4 with options possible, UDP.
             assert_eq!(&frame[12..14], &[0x08, 0x00], "packet {n}");
             let udp = 14 + usize::from(frame[14] & 0x0f) * 4;
-            let m = parse_message(&frame[udp + 8..]).unwrap();
+            let m = parse_message(&frame[udp + 8..]).expect("test input is valid");
             let get = |k: &str| want.get(k).cloned();
             assert_eq!(get("dns.id"), Some(m.header.id.into()), "packet {n}");
             let kind = if m.header.is_response() {
@@ -745,10 +739,10 @@ mod tests {
                 let Some(rdata) = get(&format!("dns.answers[{i}].rdata")) else {
                     break;
                 };
-                suricata_rdata.push_str(rdata.as_str().unwrap());
-                let name = get(&format!("dns.answers[{i}].rrname")).unwrap();
-                let ttl = get(&format!("dns.answers[{i}].ttl")).unwrap();
-                let rtype = get(&format!("dns.answers[{i}].rrtype")).unwrap();
+                suricata_rdata.push_str(rdata.as_str().expect("test input is valid"));
+                let name = get(&format!("dns.answers[{i}].rrname")).expect("test input is valid");
+                let ttl = get(&format!("dns.answers[{i}].ttl")).expect("test input is valid");
+                let rtype = get(&format!("dns.answers[{i}].rrtype")).expect("test input is valid");
                 assert!(
                     m.answers.iter().any(|a| name == a.name.as_str()
                         && ttl == a.ttl
@@ -772,7 +766,7 @@ mod tests {
 
     #[test]
     fn parses_a_real_txt_query() {
-        let m = parse_message(&hex(TUNNEL_QUERY)).unwrap();
+        let m = parse_message(&hex(TUNNEL_QUERY)).expect("test input is valid");
         assert_eq!(m.header.id, 49711);
         assert!(!m.header.is_response());
         assert!(m.header.recursion_desired());
@@ -786,7 +780,7 @@ mod tests {
 
     #[test]
     fn parses_a_real_txt_answer_with_authority_and_additional() {
-        let m = parse_message(&hex(TUNNEL_ANSWER)).unwrap();
+        let m = parse_message(&hex(TUNNEL_ANSWER)).expect("test input is valid");
         assert!(m.header.is_response());
         assert_eq!(m.header.flags, 0x8180);
         assert_eq!(rcode_name(m.header.rcode()), "NOERROR");
@@ -807,7 +801,7 @@ mod tests {
 
     #[test]
     fn parses_a_real_nxdomain_with_soa() {
-        let m = parse_message(&hex(NXDOMAIN_SOA)).unwrap();
+        let m = parse_message(&hex(NXDOMAIN_SOA)).expect("test input is valid");
         assert_eq!(rcode_name(m.header.rcode()), "NXDOMAIN");
         assert_eq!(m.questions[0].name, "27.0.168.192.in-addr.arpa");
         assert_eq!(m.questions[0].rtype.to_string(), "PTR");
@@ -835,7 +829,7 @@ mod tests {
         rr(&mut m, 15, &hex("000a046d61696cc00c"));
         rr(&mut m, 33, &hex("000100020035036e7331c00c"));
         rr(&mut m, 16, &hex("0568656c6c6f00037e0a00"));
-        let m = parse_message(&m).unwrap();
+        let m = parse_message(&m).expect("test input is valid");
         assert_eq!(m.questions[0].rtype.to_string(), "ANY");
         let got: Vec<String> = m.answers.iter().map(|r| r.rdata.to_string()).collect();
         assert_eq!(
@@ -861,11 +855,11 @@ mod tests {
             seg.extend_from_slice(&(msg.len() as u16).to_be_bytes());
             seg.extend_from_slice(msg);
         }
-        let ms = parse_tcp(&seg).unwrap();
+        let ms = parse_tcp(&seg).expect("test input is valid");
         assert_eq!(ms.len(), 2);
         assert!(ms[1].header.is_response());
         // A trailing partial message waits for the next segment.
-        let ms = parse_tcp(&seg[..seg.len() - 3]).unwrap();
+        let ms = parse_tcp(&seg[..seg.len() - 3]).expect("test input is valid");
         assert_eq!(ms.len(), 1);
         // Alone, a partial message is an error.
         assert!(matches!(
@@ -956,7 +950,7 @@ mod tests {
     fn odd_bytes_in_names_are_escaped() {
         let mut m = hex("000001000001000000000000");
         m.extend_from_slice(&[3, b'a', b' ', 0xff, 0, 0, 1, 0, 1]);
-        let m = parse_message(&m).unwrap();
+        let m = parse_message(&m).expect("test input is valid");
         assert_eq!(m.questions[0].name, "a\\032\\255");
     }
 }

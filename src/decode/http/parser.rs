@@ -240,20 +240,14 @@ fn header(req: &mut Request, line: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::decode::testutil::hex;
 
     /// suricata-verify/eve-metadata/testmyids.pcap, packet 4: curl fetching testmyids.com.
     const CURL_GET: &str = "474554202f20485454502f312e310d0a486f73743a207777772e746573746d796964732e636f6d0d0a557365722d4167656e743a206375726c2f372e34332e300d0a4163636570743a202a2f2a0d0a0d0a";
 
     #[test]
     fn parses_a_real_curl_request() {
-        let r = parse_request(&hex(CURL_GET)).unwrap();
+        let r = parse_request(&hex(CURL_GET)).expect("test input is valid");
         assert_eq!(r.method, Method::Get);
         assert_eq!(r.uri, "/");
         assert_eq!(r.version.as_deref(), Some("HTTP/1.1"));
@@ -292,12 +286,12 @@ mod tests {
     #[test]
     fn keeps_what_a_cut_segment_holds() {
         let full = b"POST /upload?id=7 HTTP/1.1\r\nHost: a.example\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nUser-Agent: Mozilla/5.0 (X11)\r\n\r\nhello world!";
-        let r = parse_request(full).unwrap();
+        let r = parse_request(full).expect("test input is valid");
         assert_eq!(r.content_type.as_deref(), Some("text/plain"));
         assert_eq!(r.content_length, Some(12));
         assert!(r.complete);
         for cut in 6..full.len() {
-            let r = parse_request(&full[..cut]).unwrap();
+            let r = parse_request(&full[..cut]).expect("test input is valid");
             assert_eq!(r.method, Method::Post);
             assert!(
                 "/upload?id=7".starts_with(&r.uri),
@@ -316,12 +310,12 @@ mod tests {
 
     #[test]
     fn http09_lf_only_and_odd_headers() {
-        let r = parse_request(b"GET /old\n").unwrap();
+        let r = parse_request(b"GET /old\n").expect("test input is valid");
         assert_eq!((r.uri.as_str(), r.version), ("/old", None));
         let r = parse_request(
             b"GET / HTTP/1.0\nno colon here\n folded\nHOST:  h.example \nhost: second\n\n",
         )
-        .unwrap();
+        .expect("test input is valid");
         assert_eq!(r.host.as_deref(), Some("h.example"));
         assert!(r.complete);
     }

@@ -97,13 +97,7 @@ pub fn parse_banner(buf: &[u8]) -> Result<Banner, SshError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::decode::testutil::hex;
 
     /// suricata-verify/ssh-hassh/input.pcap, packets 11 (client) and 13 (server).
     const WINDOWS_CLIENT: &str =
@@ -112,12 +106,12 @@ mod tests {
 
     #[test]
     fn parses_real_banners() {
-        let b = parse_banner(&hex(WINDOWS_CLIENT)).unwrap();
+        let b = parse_banner(&hex(WINDOWS_CLIENT)).expect("test input is valid");
         assert_eq!(b.line, "SSH-2.0-OpenSSH_for_Windows_7.7");
         assert_eq!(b.proto_version, "2.0");
         assert_eq!(b.software, "OpenSSH_for_Windows_7.7");
         assert_eq!(b.comments, None);
-        let b = parse_banner(&hex(SERVER)).unwrap();
+        let b = parse_banner(&hex(SERVER)).expect("test input is valid");
         assert_eq!(b.software, "OpenSSH_7.4");
     }
 
@@ -127,14 +121,16 @@ mod tests {
     fn parses_comments_and_bare_lf() {
         let real =
             hex("5353482d322e302d4f70656e5353485f352e3970312044656269616e2d357562756e7475310d0a");
-        let b = parse_banner(&real).unwrap();
+        let b = parse_banner(&real).expect("test input is valid");
         assert_eq!(b.software, "OpenSSH_5.9p1");
         assert_eq!(b.comments.as_deref(), Some("Debian-5ubuntu1"));
-        let b = parse_banner(b"SSH-2.0-OpenSSH_5.9p1 Debian-5ubuntu1\n\0\0\x01").unwrap();
+        let b = parse_banner(b"SSH-2.0-OpenSSH_5.9p1 Debian-5ubuntu1\n\0\0\x01")
+            .expect("test input is valid");
         assert_eq!(b.line, "SSH-2.0-OpenSSH_5.9p1 Debian-5ubuntu1");
-        let b = parse_banner(&hex("5353482d322e302d4f70656e5353485f352e330d0a")).unwrap();
+        let b = parse_banner(&hex("5353482d322e302d4f70656e5353485f352e330d0a"))
+            .expect("test input is valid");
         assert_eq!(b.software, "OpenSSH_5.3");
-        let b = parse_banner(b"SSH-1.99-Cisco-1.25\r\n").unwrap();
+        let b = parse_banner(b"SSH-1.99-Cisco-1.25\r\n").expect("test input is valid");
         assert_eq!(
             (b.proto_version.as_str(), b.software.as_str()),
             ("1.99", "Cisco-1.25")

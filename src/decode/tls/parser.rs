@@ -339,13 +339,7 @@ fn server_name(r: &mut Reader<'_>) -> Result<Option<String>, TlsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::decode::testutil::hex;
 
     /// suricata-verify/community-id-ipv4/input.pcap, packet 4: a TLS 1.3 ClientHello for
     /// ipv4.google.com (the padding extension's zeros are shortened, its length kept right by
@@ -362,7 +356,7 @@ mod tests {
     fn parses_a_real_tls13_client_hello() {
         let buf = hello();
         assert_eq!(buf.len(), 5 + 0x200);
-        let h = parse_client_hello(&buf).unwrap();
+        let h = parse_client_hello(&buf).expect("test input is valid");
         assert!(!h.truncated);
         assert_eq!(h.sni.as_deref(), Some("ipv4.google.com"));
         assert_eq!(h.record_version, 0x0301);
@@ -379,7 +373,10 @@ mod tests {
     /// -e tls.handshake.ja3_full` on the same packet.
     #[test]
     fn ja3_matches_tshark() {
-        let ja3 = parse_client_hello(&hello()).unwrap().ja3().unwrap();
+        let ja3 = parse_client_hello(&hello())
+            .expect("test input is valid")
+            .ja3()
+            .expect("test input is valid");
         assert_eq!(ja3.string, "771,4866-4867-4865-4868-49196-49200-52393-52392-49325-49195-49199-49324-49187-49191-49162-49172-49161-49171-157-49309-156-49308-61-60-53-47-159-52394-49311-158-49310-107-103-57-51-255,0-11-10-13172-16-22-23-49-13-43-45-51-21,29-23-30-25-24,0-1-2");
         assert_eq!(ja3.hash, "e690df036922288311144cc96acf6515");
     }
@@ -399,9 +396,9 @@ mod tests {
             "002d00020101003300260024001d0020d3e7e617ae3f7df19aa8c042135610472e482064c96ad140",
             "0db1500c0a4ddf70",
         ));
-        let h = parse_client_hello(&buf).unwrap();
+        let h = parse_client_hello(&buf).expect("test input is valid");
         assert_eq!(h.sni.as_deref(), Some("vigil.example.internal"));
-        let ja3 = h.ja3().unwrap();
+        let ja3 = h.ja3().expect("test input is valid");
         assert_eq!(ja3.string, "771,4866-4867-4865-49196-49200-159-52393-52392-52394-49195-49199-158-49188-49192-107-49187-49191-103-49162-49172-57-49161-49171-51-157-156-61-60-53-47-255,0-11-10-35-22-23-13-43-45-51,29-23-30-25-24-256-257-258-259-260,0-1-2");
         assert_eq!(ja3.hash, "a3afc2c46ba4a7d7fbe1cfb7a3031c2f");
     }
@@ -424,7 +421,10 @@ mod tests {
             supported_versions: vec![0x7a7a, 0x0304],
             truncated: false,
         };
-        assert_eq!(h.ja3().unwrap().string, "771,4865,0,29,");
+        assert_eq!(
+            h.ja3().expect("test input is valid").string,
+            "771,4865,0,29,"
+        );
         assert_eq!(h.max_version(), 0x0304);
     }
 
@@ -432,9 +432,13 @@ mod tests {
     fn a_hello_cut_after_its_sni_is_kept() {
         let buf = hello();
         // Cut just after the server_name extension (it ends with "google.com").
-        let sni_end = buf.windows(10).position(|w| w == b"google.com").unwrap() + 10;
+        let sni_end = buf
+            .windows(10)
+            .position(|w| w == b"google.com")
+            .expect("test input is valid")
+            + 10;
         for cut in sni_end..buf.len() {
-            let h = parse_client_hello(&buf[..cut]).unwrap();
+            let h = parse_client_hello(&buf[..cut]).expect("test input is valid");
             assert_eq!(h.sni.as_deref(), Some("ipv4.google.com"), "cut at {cut}");
             assert!(h.truncated && h.ja3().is_none());
         }

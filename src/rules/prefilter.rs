@@ -1,0 +1,369 @@
+//! The literal prefilter: for each rule, a set of (field, literal) atoms at least one of which
+//! must occur for the rule to match; one ASCII-case-insensitive Aho-Corasick automaton per field
+//! over all rules' atoms finds, per event, the few rules worth evaluating.
+//!
+//! Rules with no such atoms (regex-only, numeric, negations) are always evaluated.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+/// Literal sets up to this size get a DFA.
+const DFA_MAX_PATTERNS: usize = 5_000;
+
+use super::compile::{CDetection, CItem, CSelection, Target};
+use super::condition::Resolved;
+use super::eval::any_string;
+use super::matcher::{value_text, FieldPath, Pattern};
+use crate::event::{Event, FieldId, Key, Value};
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum AtomTarget {
+    Field(FieldId),
+    Keyword,
+}
+
+/// Alternatives, one of which must hold: (target, lowercased literal).
+type Cover = Vec<(AtomTarget, String)>;
+
+/// How many rules mention each atom: an atom many rules share (`type: EXECVE`) is likely
+/// common in events too, so a rarer alternative is preferred where a rule offers one.
+type Popularity = HashMap<(AtomTarget, String), u32>;
+
+/// Atoms shared by more rules than this are treated as common.
+const POPULAR: u32 = 3;
+
+type Score = (
+    bool,
+    bool,
+    usize,
+    std::cmp::Reverse<u32>,
+    std::cmp::Reverse<usize>,
+);
+
+/// Prefer, in order: atoms few rules share; atoms on a named field (keyword atoms make the
+/// automaton scan every string of every event); longer literals; fewer alternatives.
+fn score(c: &Cover, pop: &Popularity) -> Score {
+    let min_len = c.iter().map(|(_, l)| l.len()).min().unwrap_or(0);
+    let max_pop = c
+        .iter()
+        .map(|a| pop.get(a).copied().unwrap_or(0))
+        .max()
+        .unwrap_or(0);
+    let on_fields = c.iter().all(|(t, _)| *t != AtomTarget::Keyword);
+    (
+        max_pop <= POPULAR,
+        on_fields,
+        min_len.min(8),
+        std::cmp::Reverse(max_pop),
+        std::cmp::Reverse(c.len()),
+    )
+}
+
+fn best(covers: impl Iterator<Item = Option<Cover>>, pop: &Popularity) -> Option<Cover> {
+    covers.flatten().max_by_key(|c| score(c, pop))
+}
+
+/// Every atom a detection mentions, once per rule, for [`Popularity`].
+fn mentioned(d: &CDetection, out: &mut std::collections::HashSet<(AtomTarget, String)>) {
+    for s in d.selections.iter() {
+        for g in s.groups.iter() {
+            for it in g.iter() {
+                let target = match &it.target {
+                    Target::Field(fp) => AtomTarget::Field(fp.flat),
+                    Target::Keyword => AtomTarget::Keyword,
+                };
+                for p in it.patterns.iter() {
+                    for l in pattern_atoms(p).unwrap_or_default() {
+                        out.insert((target.clone(), l));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn union(covers: impl Iterator<Item = Option<Cover>>) -> Option<Cover> {
+    let mut out = Vec::new();
+    for c in covers {
+        out.extend(c?);
+    }
+    Some(out)
+}
+
+/// The part of a literal the automaton can look for: the automaton folds ASCII case only, so
+/// characters that have case outside ASCII split the literal and the longest piece is kept.
+fn atom_literal(s: &str) -> Option<String> {
+    let run = s
+        .split(|c: char| !c.is_ascii() && (c.is_lowercase() || c.is_uppercase()))
+        .max_by_key(|r| r.len())
+        .unwrap_or_default();
+    (!run.is_empty()).then(|| run.to_ascii_lowercase())
+}
+
+/// Literals one of which must occur in a value the pattern matches.
+fn pattern_atoms(p: &Pattern) -> Option<Vec<String>> {
+    let all = |lits: &[Box<str>]| {
+        lits.iter()
+            .map(|l| atom_literal(l))
+            .collect::<Option<Vec<_>>>()
+    };
+    match p {
+        Pattern::Str { text, .. } => atom_literal(text).map(|l| vec![l]),
+        Pattern::Glob { segs, .. } => segs
+            .iter()
+            .filter_map(|s| atom_literal(s))
+            .max_by_key(|s| s.len())
+            .map(|l| vec![l]),
+        Pattern::AnyContains(_, lits) => all(lits),
+        Pattern::Regex(_, Some(lits)) | Pattern::RegexSet(_, Some(lits)) => all(lits),
+        _ => None,
+    }
+}
+
+fn item_cover(
+    it: &CItem,
+    paths: &mut HashMap<FieldId, FieldPath>,
+    pop: &Popularity,
+) -> Option<Cover> {
+    if it.neq || it.exists.is_some() {
+        return None;
+    }
+    let target = match &it.target {
+        Target::Field(fp) => {
+            paths.entry(fp.flat).or_insert_with(|| fp.clone());
+            AtomTarget::Field(fp.flat)
+        }
+        Target::Keyword => AtomTarget::Keyword,
+    };
+    let atom = |p: &Pattern| {
+        pattern_atoms(p).map(|ls| {
+            ls.into_iter()
+                .map(|l| (target.clone(), l))
+                .collect::<Cover>()
+        })
+    };
+    if it.all {
+        best(it.patterns.iter().map(atom), pop)
+    } else {
+        union(it.patterns.iter().map(atom))
+    }
+}
+
+fn selection_cover(
+    s: &CSelection,
+    paths: &mut HashMap<FieldId, FieldPath>,
+    pop: &Popularity,
+) -> Option<Cover> {
+    let mut out = Vec::new();
+    for g in s.groups.iter() {
+        let covers: Vec<Option<Cover>> = g.iter().map(|it| item_cover(it, paths, pop)).collect();
+        out.extend(best(covers.into_iter(), pop)?);
+    }
+    if s.groups.is_empty() {
+        return None;
+    }
+    Some(out)
+}
+
+fn cover(
+    e: &Resolved,
+    d: &CDetection,
+    paths: &mut HashMap<FieldId, FieldPath>,
+    pop: &Popularity,
+) -> Option<Cover> {
+    match e {
+        Resolved::Sel(i) => selection_cover(d.selections.get(*i as usize)?, paths, pop),
+        Resolved::Not(_) | Resolved::Const(_) => None,
+        Resolved::And(xs) => {
+            let covers: Vec<Option<Cover>> = xs.iter().map(|x| cover(x, d, paths, pop)).collect();
+            best(covers.into_iter(), pop)
+        }
+        Resolved::Or(xs) => {
+            let covers: Vec<Option<Cover>> = xs.iter().map(|x| cover(x, d, paths, pop)).collect();
+            union(covers.into_iter())
+        }
+    }
+}
+
+struct Automaton {
+    ac: AhoCorasick,
+    /// pattern id -> local rule indices
+    rules: Box<[Box<[u32]>]>,
+}
+
+impl Automaton {
+    fn build(atoms: HashMap<String, Vec<u32>>) -> Option<Automaton> {
+        let mut pats = Vec::with_capacity(atoms.len());
+        let mut rules = Vec::with_capacity(atoms.len());
+        let mut sorted: Vec<_> = atoms.into_iter().collect();
+        sorted.sort();
+        for (lit, mut rs) in sorted {
+            rs.sort_unstable();
+            rs.dedup();
+            pats.push(lit);
+            rules.push(rs.into_boxed_slice());
+        }
+        // A full DFA is the fastest to search; past a few thousand literals its memory grows
+        // large, and the automaton chooses for itself.
+        let kind = (pats.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA);
+        let ac = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(kind)
+            .build(&pats)
+            .ok()?;
+        Some(Automaton {
+            ac,
+            rules: rules.into_boxed_slice(),
+        })
+    }
+
+    fn mark(&self, hay: &str, cand: &mut [u64]) {
+        for m in self.ac.find_overlapping_iter(hay) {
+            if let Some(rs) = self.rules.get(m.pattern().as_usize()) {
+                for &r in rs.iter() {
+                    if let Some(w) = cand.get_mut(r as usize / 64) {
+                        *w |= 1 << (r % 64);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The prefilter of one set of rules (the rules that apply to one logsource).
+pub struct Prefilter {
+    fields: Vec<(FieldPath, Automaton)>,
+    /// FieldId -> index into `fields` (u32::MAX when none).
+    by_flat: Vec<u32>,
+    /// Indices of `fields` entries with dotted paths, checked when the flat name is absent.
+    nested: Vec<u32>,
+    keyword: Option<Automaton>,
+    always: Vec<u64>,
+    /// How many of the rules have no atoms (reported by `rules list`-like diagnostics).
+    pub unfiltered: usize,
+}
+
+impl Prefilter {
+    /// Builds the prefilter over `rules` (local index = position in the slice).
+    pub fn build(rules: &[&CDetection]) -> Prefilter {
+        let words = rules.len().div_ceil(64).max(1);
+        let mut always = vec![0u64; words];
+        let mut per_field: HashMap<AtomTarget, HashMap<String, Vec<u32>>> = HashMap::new();
+        let mut paths = HashMap::new();
+        let mut unfiltered = 0;
+        let mut pop = Popularity::new();
+        for d in rules {
+            let mut seen = std::collections::HashSet::new();
+            mentioned(d, &mut seen);
+            for a in seen {
+                *pop.entry(a).or_insert(0) += 1;
+            }
+        }
+        for (i, d) in rules.iter().enumerate() {
+            match cover(&d.condition, d, &mut paths, &pop) {
+                Some(c) if !c.is_empty() => {
+                    for (t, lit) in c {
+                        per_field
+                            .entry(t)
+                            .or_default()
+                            .entry(lit)
+                            .or_default()
+                            .push(i as u32);
+                    }
+                }
+                _ => {
+                    unfiltered += 1;
+                    always[i / 64] |= 1 << (i % 64);
+                }
+            }
+        }
+        let mut fields = Vec::new();
+        let mut by_flat = Vec::new();
+        let mut nested = Vec::new();
+        let mut keyword = None;
+        let mut targets: Vec<_> = per_field.into_iter().collect();
+        targets.sort_by_key(|(t, _)| match t {
+            AtomTarget::Field(f) => *f as i64,
+            AtomTarget::Keyword => -1,
+        });
+        for (t, atoms) in targets {
+            let Some(auto) = Automaton::build(atoms) else {
+                continue;
+            };
+            match t {
+                AtomTarget::Keyword => keyword = Some(auto),
+                AtomTarget::Field(flat) => {
+                    let Some(fp) = paths.get(&flat) else { continue };
+                    let idx = fields.len() as u32;
+                    if by_flat.len() <= flat as usize {
+                        by_flat.resize(flat as usize + 1, u32::MAX);
+                    }
+                    by_flat[flat as usize] = idx;
+                    if fp.path.is_some() {
+                        nested.push(idx);
+                    }
+                    fields.push((fp.clone(), auto));
+                }
+            }
+        }
+        Prefilter {
+            fields,
+            by_flat,
+            nested,
+            keyword,
+            always,
+            unfiltered,
+        }
+    }
+
+    /// Sets in `cand` the bit of every rule that may match `ev`.
+    pub fn candidates(&self, ev: &Event, cand: &mut Vec<u64>, buf: &mut String) {
+        cand.clear();
+        cand.extend_from_slice(&self.always);
+        for (k, v) in ev.fields.iter() {
+            let Key::Id(id) = k else { continue };
+            let Some(&idx) = self.by_flat.get(*id as usize) else {
+                continue;
+            };
+            if let Some((_, auto)) = self.fields.get(idx as usize) {
+                mark_value(auto, v, cand, buf);
+            }
+        }
+        for &idx in &self.nested {
+            let Some((fp, auto)) = self.fields.get(idx as usize) else {
+                continue;
+            };
+            if ev.fields.get(fp.flat).is_some() {
+                continue;
+            }
+            fp.any_value(&ev.fields, &mut |v| {
+                mark_value(auto, v, cand, buf);
+                false
+            });
+        }
+        if let Some(auto) = &self.keyword {
+            any_string(&ev.fields, &mut |s| {
+                auto.mark(s, cand);
+                false
+            });
+        }
+    }
+}
+
+fn mark_value(auto: &Automaton, v: &Value, cand: &mut [u64], buf: &mut String) {
+    match v {
+        Value::List(items) => {
+            for i in items {
+                mark_value(auto, i, cand, buf);
+            }
+        }
+        Value::Str(s) => auto.mark(s, cand),
+        other => {
+            if let Some(t) = value_text(other, buf) {
+                auto.mark(t, cand);
+            }
+        }
+    }
+}
