@@ -719,3 +719,77 @@ fn log_events_wait_for_a_slow_output() {
     p.finish().unwrap();
     assert_eq!(seen.load(Ordering::Relaxed), 800);
 }
+
+/// SigmaHQ's own rules fire on the events these parsers make: auditd's merged SYSCALL +
+/// EXECVE (`type: EXECVE` with `a0 a1 a2`, `type: SYSCALL` with the `SYSCALL` name and raw
+/// `a0`), TTY records of go-libaudit's sample, and an sshd keyword rule on a syslog line.
+#[test]
+fn sigma_rules_fire_on_log_events() {
+    let dir = tempdir("sigma-logs");
+    let audit = dir.join("audit.log");
+    std::fs::write(
+        &audit,
+        "type=SYSCALL msg=audit(1700000000.100:500): arch=c000003e syscall=135 success=yes exit=0 a0=40000 a1=0 a2=0 a3=0 items=0 ppid=10 pid=11 auid=1000 uid=0 comm=\"setarch\" exe=\"/usr/bin/setarch\" key=(null)\n\
+         type=EOE msg=audit(1700000000.100:500):\n\
+         type=SYSCALL msg=audit(1700000001.200:501): arch=c000003e syscall=59 success=yes exit=0 a0=5600 a1=5601 a2=5602 a3=0 items=2 ppid=10 pid=12 auid=1000 uid=0 comm=\"sysctl\" exe=\"/usr/sbin/sysctl\" key=(null)\n\
+         type=EXECVE msg=audit(1700000001.200:501): argc=3 a0=\"sysctl\" a1=\"-w\" a2=\"kernel.randomize_va_space=0\"\n\
+         type=PATH msg=audit(1700000001.200:501): item=0 name=\"/usr/sbin/sysctl\" inode=1 dev=fd:00 mode=0100755\n\
+         type=EOE msg=audit(1700000001.200:501):\n",
+    )
+    .unwrap();
+    let auth = dir.join("auth.log");
+    std::fs::write(
+        &auth,
+        "Nov 28 10:00:00 bastion sshd[4242]: error: Corrupted MAC on input.\n\
+         Nov 28 10:00:01 bastion CRON[1]: Corrupted MAC on input\n",
+    )
+    .unwrap();
+    let rules = corpus("sigma/rules/linux");
+    let out = vigil(&[
+        "replay",
+        "--quiet",
+        "--rules",
+        rules
+            .join("auditd/lnx_auditd_disable_aslr_protection.yml")
+            .to_str()
+            .unwrap(),
+        "--rules",
+        rules
+            .join("auditd/lnx_auditd_keylogging_with_pam_d.yml")
+            .to_str()
+            .unwrap(),
+        "--rules",
+        rules
+            .join("builtin/sshd/lnx_sshd_susp_ssh.yml")
+            .to_str()
+            .unwrap(),
+        audit.to_str().unwrap(),
+        corpus("logs/auditd/audit-rhel7.log").to_str().unwrap(),
+        auth.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let count = |title: &str| {
+        alerts
+            .iter()
+            .filter(|a| a["rule"]["title"] == title)
+            .count()
+    };
+    assert_eq!(
+        count("ASLR Disabled Via Sysctl or Direct Syscall - Linux"),
+        2
+    );
+    // go-libaudit's sample has one TTY and two USER_TTY records.
+    assert_eq!(count("Linux Keylogging with Pam.d"), 3);
+    // Only the sshd line: the rule's `service: sshd` is the program's name.
+    assert_eq!(count("Suspicious OpenSSH Daemon Error"), 1);
+    assert_eq!(alerts.len(), 6);
+}

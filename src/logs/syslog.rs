@@ -123,6 +123,20 @@ pub fn parse(line: &str, now: Timestamp) -> Result<Event, LogError> {
     Ok(ev)
 }
 
+/// For live input, where every message must become an event: the parsed event, or on a
+/// parse error the raw message (service `syslog`, stamped `now`) and the error to count.
+pub fn parse_or_raw(line: &str, now: Timestamp) -> (Event, Option<LogError>) {
+    match parse(line, now) {
+        Ok(ev) => (ev, None),
+        Err(e) => {
+            let mut ev = event(now, None);
+            let msg = line.trim_end_matches(['\n', '\r', '\0']);
+            ev.fields.push(f::MESSAGE, Value::Str(msg.into()));
+            (ev, Some(e))
+        }
+    }
+}
+
 fn priority(s: &str) -> Result<(Option<u8>, &str), LogError> {
     let Some(body) = s.strip_prefix('<') else {
         return Ok((None, s));
@@ -543,6 +557,16 @@ mod tests {
             a.fields.get_name("exe"),
             Some(&Value::from("/usr/bin/curl"))
         );
+    }
+
+    #[test]
+    fn live_messages_always_make_an_event() {
+        let (ev, err) = parse_or_raw("<999>junk\0", NOW);
+        assert!(err.is_some());
+        assert_eq!(ev.get_str(f::MESSAGE), Some("<999>junk"));
+        assert_eq!(ev.logsource.service.as_deref(), Some("syslog"));
+        assert_eq!(ev.ts, NOW);
+        assert!(parse_or_raw("<13>a: b", NOW).1.is_none());
     }
 
     #[test]
