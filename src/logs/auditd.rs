@@ -953,7 +953,7 @@ mod tests {
         let mut a = Assembler::default();
         let mut out = Vec::new();
         for l in text.lines() {
-            a.line(l, &mut out).unwrap();
+            a.line(l, &mut out).expect("test input");
         }
         a.flush_all(&mut out);
         out
@@ -1023,7 +1023,7 @@ type=EOE msg=audit(1700000000.123:4242): "#;
 
     #[test]
     fn user_space_payload_and_enrichment() {
-        let r = parse_record("node=hv1 type=USER_LOGIN msg=audit(1481077043.193:421): pid=1298 uid=0 auid=1000 msg='op=login id=1000 exe=\"/usr/sbin/sshd\" hostname=? addr=96.241.146.97 terminal=/dev/pts/0 res=success'\x1dUID=\"root\" AUID=\"andrew\"").unwrap();
+        let r = parse_record("node=hv1 type=USER_LOGIN msg=audit(1481077043.193:421): pid=1298 uid=0 auid=1000 msg='op=login id=1000 exe=\"/usr/sbin/sshd\" hostname=? addr=96.241.146.97 terminal=/dev/pts/0 res=success'\x1dUID=\"root\" AUID=\"andrew\"").expect("test input");
         assert_eq!(r.node.as_deref(), Some("hv1"));
         assert_eq!(r.kind, "USER_LOGIN");
         let names: Vec<&str> = r.fields.iter().map(|(k, _)| k.name()).collect();
@@ -1037,7 +1037,7 @@ type=EOE msg=audit(1700000000.123:4242): "#;
     fn sockaddr_is_decoded() {
         let r =
             parse_record("type=SOCKADDR msg=audit(1.0:1): saddr=02000050A9FEA9FE0000000000000000")
-                .unwrap();
+                .expect("test input");
         assert_eq!(get_rec(&r, "addr"), Some("169.254.169.254"));
         assert_eq!(get_rec(&r, "port"), Some("80"));
     }

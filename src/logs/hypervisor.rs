@@ -243,20 +243,20 @@ mod tests {
             "<4>Mar 12 10:15:32 hv1 kernel: [8812.123456] kvm [4821]: vcpu0, guest rIP: 0xffffffff8100a2b3 emulation failure",
             Timestamp::from_secs_nanos(1_773_000_000, 0),
         )
-        .unwrap();
+        .expect("test input");
         assert_eq!(ev.logsource.service.as_deref(), Some("kernel"));
         assert_eq!(get(&ev, "subsystem"), Some(&Value::from("kvm")));
         assert_eq!(get(&ev, "uptime"), Some(&Value::Float(8812.123456)));
         assert!(ev
             .get_str(f::MESSAGE)
-            .unwrap()
+            .expect("test input")
             .starts_with("kvm [4821]: vcpu0"));
     }
 
     #[test]
     fn libvirt_native_and_via_syslog() {
         let line = "2024-03-12 10:15:32.123+0000: 2231: error : qemuProcessReportLogError:2051 : internal error: qemu unexpectedly closed the monitor: 2024-03-12T10:15:32.100000Z qemu-kvm: -device vfio-pci,host=0000:01:00.0: vfio error";
-        let ev = parse(line, None).unwrap();
+        let ev = parse(line, None).expect("test input");
         assert_eq!(ev.ts.to_string(), "2024-03-12T10:15:32.123000Z");
         assert_eq!(ev.logsource.service.as_deref(), Some("libvirtd"));
         assert_eq!(
@@ -267,7 +267,7 @@ mod tests {
         assert_eq!(get(&ev, "thread"), Some(&Value::Int(2231)));
         assert!(ev
             .get_str(f::MESSAGE)
-            .unwrap()
+            .expect("test input")
             .starts_with("internal error: qemu"));
         assert!(looks_like(line));
 
@@ -275,7 +275,7 @@ mod tests {
             "Mar 12 10:15:32 hv1 libvirtd[1190]: 2231: error : qemuProcessReportLogError:2051 : internal error: process exited while connecting to monitor",
             Timestamp::from_secs_nanos(1_773_000_000, 0),
         )
-        .unwrap();
+        .expect("test input");
         assert_eq!(ev.logsource.service.as_deref(), Some("libvirtd"));
         assert_eq!(
             get(&ev, "function"),
@@ -287,12 +287,13 @@ mod tests {
     fn qemu_terminating_on_signal() {
         let line = "2024-03-12T10:16:01.437000Z qemu-kvm: terminating on signal 15 from pid 2231 (/usr/sbin/libvirtd)";
         assert!(looks_like(line));
-        let ev = parse(line, None).unwrap();
+        let ev = parse(line, None).expect("test input");
         assert_eq!(ev.logsource.service.as_deref(), Some("qemu-kvm"));
         assert_eq!(get(&ev, "signal"), Some(&Value::Int(15)));
         assert_eq!(get(&ev, "sender_pid"), Some(&Value::Int(2231)));
         assert_eq!(get(&ev, "sender"), Some(&Value::from("/usr/sbin/libvirtd")));
-        let ev = parse("qemu-system-x86_64: terminating on signal 2", Some(ev.ts)).unwrap();
+        let ev =
+            parse("qemu-system-x86_64: terminating on signal 2", Some(ev.ts)).expect("test input");
         assert_eq!(ev.logsource.service.as_deref(), Some("qemu-system-x86_64"));
         assert!(parse("qemu-kvm: no stamp and no previous line", None).is_err());
     }

@@ -403,7 +403,7 @@ mod tests {
         assert_eq!(f.get_name("json_kind"), Some(&Value::from("x")));
         assert_eq!(f.get_name("json_logsource"), Some(&Value::from("y")));
         assert_eq!(f.get_name("kind"), None);
-        let line = serde_json::to_string(&evs[0]).unwrap();
+        let line = serde_json::to_string(&evs[0]).expect("test input");
         assert!(line.contains(r#""a":{"kind":"z"}"#), "{line}");
         assert_eq!(line.matches(r#""kind""#).count(), 2, "{line}");
     }

@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn single_event_list_and_pretty_document() {
         let one = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a","verb":"create","objectRef":{"resource":"pods"},"requestObject":{"spec":{"hostPID":true,"containers":[{"image":"nginx"},{"image":"busybox"}]}},"requestReceivedTimestamp":"2018-10-26T09:09:28.664442Z"}"#;
-        let evs = parse(one).unwrap();
+        let evs = parse(one).expect("test input");
         assert_eq!(evs.len(), 1);
         assert_eq!(evs[0].ts.to_string(), "2018-10-26T09:09:28.664442Z");
         assert_eq!(evs[0].logsource.product.as_deref(), Some("kubernetes"));
@@ -94,10 +94,16 @@ mod tests {
         let list = format!(
             "{{\n  \"kind\": \"EventList\",\n  \"apiVersion\": \"audit.k8s.io/v1\",\n  \"items\": [\n    {one},\n    {one}\n  ]\n}}\n"
         );
-        assert_eq!(parse(&list).unwrap().len(), 2);
-        let pretty =
-            serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(one).unwrap())
-                .unwrap();
-        assert_eq!(parse(&format!("{pretty}\n{pretty}")).unwrap().len(), 2);
+        assert_eq!(parse(&list).expect("test input").len(), 2);
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_str::<serde_json::Value>(one).expect("test input"),
+        )
+        .expect("test input");
+        assert_eq!(
+            parse(&format!("{pretty}\n{pretty}"))
+                .expect("test input")
+                .len(),
+            2
+        );
     }
 }

@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn logsource_specs() {
-        let s: LogSourceSpec = "product=linux,service=auditd".parse().unwrap();
+        let s: LogSourceSpec = "product=linux,service=auditd".parse().expect("test input");
         let LogSourceSpec::Given(ls) = &s else {
             panic!("not given")
         };

@@ -455,7 +455,7 @@ mod tests {
             "<38>Nov 27 06:25:01 web1 sshd[4123]: Accepted publickey for root from 10.0.0.1",
             NOW,
         )
-        .unwrap();
+        .expect("test input");
         assert_eq!(ev.ts.to_string(), "2026-11-27T06:25:01.000000Z");
         assert_eq!(ev.logsource.service.as_deref(), Some("sshd"));
         assert_eq!(ev.get_str(f::HOST), Some("web1"));
@@ -471,7 +471,7 @@ mod tests {
 
     #[test]
     fn year_rolls_back_for_future_stamps() {
-        let ev = parse("Dec 31 23:59:59 h cron[1]: x", NOW).unwrap();
+        let ev = parse("Dec 31 23:59:59 h cron[1]: x", NOW).expect("test input");
         assert_eq!(ev.ts.to_string(), "2025-12-31T23:59:59.000000Z");
     }
 
@@ -481,14 +481,15 @@ mod tests {
             "Feb  3 04:05:06 kernel: [  12.345678] kvm: disabled by bios",
             NOW,
         )
-        .unwrap();
+        .expect("test input");
         assert_eq!(ev.get_str(f::PROGRAM), Some("kernel"));
         assert_eq!(ev.get(f::HOST), None);
         assert_eq!(ev.get(f::FACILITY), None);
-        let ev = parse("<13>myprog: hello", NOW).unwrap();
+        let ev = parse("<13>myprog: hello", NOW).expect("test input");
         assert_eq!(ev.get_str(f::PROGRAM), Some("myprog"));
         assert_eq!(ev.get_str(f::MESSAGE), Some("hello"));
-        let ev = parse("Feb  3 04:05:06 host last message repeated 3 times", NOW).unwrap();
+        let ev =
+            parse("Feb  3 04:05:06 host last message repeated 3 times", NOW).expect("test input");
         assert_eq!(ev.get_str(f::HOST), Some("host"));
         assert_eq!(ev.get(f::PROGRAM), None);
         assert_eq!(ev.logsource.service.as_deref(), Some("syslog"));
@@ -500,7 +501,7 @@ mod tests {
             "<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"][examplePriority@32473 class=\"high\\]\"] \u{feff}An application event log entry...",
             NOW,
         )
-        .unwrap();
+        .expect("test input");
         assert_eq!(ev.ts.to_string(), "2003-10-11T22:14:15.003000Z");
         assert_eq!(ev.get_str(f::HOST), Some("mymachine.example.com"));
         assert_eq!(ev.get_str(f::PROGRAM), Some("evntslog"));
@@ -528,7 +529,7 @@ mod tests {
 
     #[test]
     fn rfc5424_nil_fields() {
-        let ev = parse("<34>1 - - - - - -", NOW).unwrap();
+        let ev = parse("<34>1 - - - - - -", NOW).expect("test input");
         assert_eq!(ev.ts, NOW);
         assert_eq!(ev.get_str(f::MESSAGE), Some(""));
         assert!(parse("<34>1 2003-10-11T22:14:15Z h a p m [x", NOW).is_err());
@@ -544,7 +545,7 @@ mod tests {
             "Nov 28 10:00:00 hv1 audisp-syslog: type=EXECVE msg=audit(1700000000.123:42): argc=1 a0=\"curl\"",
             "Nov 28 10:00:00 hv1 sshd[1]: hello",
         ] {
-            p.line(l, &mut out).unwrap();
+            p.line(l, &mut out).expect("test input");
         }
         p.finish(&mut out);
         assert_eq!(out.len(), 2);

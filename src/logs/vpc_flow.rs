@@ -357,7 +357,10 @@ mod tests {
         assert_eq!(evs.len(), 1);
         let ev = &evs[0];
         assert_eq!(ev.kind, Kind::Flow);
-        assert_eq!(ev.get_ip(f::SRC_IP), Some("172.31.16.139".parse().unwrap()));
+        assert_eq!(
+            ev.get_ip(f::SRC_IP),
+            Some("172.31.16.139".parse().expect("test input"))
+        );
         assert_eq!(ev.get(f::DST_PORT), Some(&Value::Int(22)));
         assert_eq!(ev.get_str(f::PROTO), Some("tcp"));
         assert_eq!(ev.get(f::BYTES_TOSERVER), Some(&Value::Int(4249)));

@@ -253,7 +253,7 @@ mod tests {
             format,
             "test",
             Timestamp::now(),
-            Some("product=linux,service=auth".parse().unwrap()),
+            Some("product=linux,service=auth".parse().expect("test input")),
         )
     }
 
@@ -264,11 +264,11 @@ mod tests {
             Format::Syslog,
         );
         let mut out = Vec::new();
-        assert!(r.next_batch(&mut out, 2).unwrap());
+        assert!(r.next_batch(&mut out, 2).expect("test input"));
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].logsource.service.as_deref(), Some("auth"));
         out.clear();
-        assert!(!r.next_batch(&mut out, 2).unwrap());
+        assert!(!r.next_batch(&mut out, 2).expect("test input"));
         assert_eq!(out.len(), 1);
         assert_eq!((r.lines(), r.errors()), (5, 1));
     }
@@ -285,7 +285,7 @@ mod tests {
             None,
         );
         let mut out = Vec::new();
-        assert!(!r.next_batch(&mut out, 10).unwrap());
+        assert!(!r.next_batch(&mut out, 10).expect("test input"));
         assert_eq!(out.len(), 2);
         assert_eq!(
             out[0].get_str(crate::event::f::MESSAGE),
@@ -295,7 +295,9 @@ mod tests {
 
     #[test]
     fn open_reports_unreadable_inputs() {
-        let e = open(Path::new("/nonexistent/vigil")).err().unwrap();
+        let e = open(Path::new("/nonexistent/vigil"))
+            .err()
+            .expect("test input");
         assert!(e.to_string().starts_with("/nonexistent/vigil: "));
     }
 }
