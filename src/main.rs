@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Replay capture files through the pipeline and print what they produce.
+    /// Replay captures and logs through the pipeline and print what they produce.
     Replay(ReplayArgs),
     /// Check, test and list Sigma rules.
     #[command(subcommand)]
@@ -122,16 +122,16 @@ struct ReplayArgs {
     /// or documents, AWS VPC flow logs, libvirt/QEMU logs), detected from content; `-` is stdin.
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// What log inputs hold, e.g. `product=linux,service=auditd` (replaces those parts of the
-    /// detected logsource; needed for generic JSON), or `any` to apply every rule to every event.
-    #[arg(long, value_name = "SPEC|any")]
-    logsource: Option<vigil::logs::LogSourceSpec>,
     /// Print the normalized events as JSON lines instead of alerts.
     #[arg(long)]
     events: bool,
     /// Sigma rule files or folders (default: the bundled rule pack).
     #[arg(long = "rules", value_name = "PATH")]
     rules: Vec<PathBuf>,
+    /// What log inputs hold, e.g. `product=linux,service=auditd` (replaces those parts of the
+    /// detected logsource; needed for generic JSON), or `any` to apply every rule to every event.
+    #[arg(long, value_name = "SPEC|any")]
+    logsource: Option<vigil::logs::LogSourceSpec>,
     /// Tenants file (YAML) for tenant, zone and policy enrichment.
     #[arg(long)]
     tenants: Option<PathBuf>,
