@@ -11,6 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let now = Timestamp::from_secs_nanos(1_795_867_200, 0);
     let _ = syslog::parse(&text, now);
+    let _ = syslog::parse_or_raw(&text, now);
     let mut p = LogParser::new(Format::Syslog, now);
     let mut out = Vec::new();
     for line in text.lines() {

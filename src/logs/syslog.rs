@@ -394,19 +394,20 @@ fn bsd_stamp(s: &str, now: Timestamp) -> Option<(Timestamp, &str)> {
     for (i, c) in frac.bytes().take(9).enumerate() {
         nanos += (c - b'0') as i64 * 10i64.pow(8 - i as u32);
     }
+    // A year past 2262 does not fit in nanoseconds: not a stamp then.
     let at = |y: i64| {
-        Timestamp(
-            (days_from_civil(y, month, day) * 86_400 + h * 3600 + m * 60 + sec) * 1_000_000_000
-                + nanos,
-        )
+        let secs = days_from_civil(y, month, day) * 86_400 + h * 3600 + m * 60 + sec;
+        Some(Timestamp(
+            secs.checked_mul(1_000_000_000)?.checked_add(nanos)?,
+        ))
     };
     let ts = match year {
-        Some(y) => at(y),
+        Some(y) => at(y)?,
         None => {
             let (this_year, _, _) = civil_from_days(now.secs().div_euclid(86_400));
-            let t = at(this_year);
+            let t = at(this_year)?;
             if t.0 > now.0.saturating_add(DAY) {
-                at(this_year - 1)
+                at(this_year - 1)?
             } else {
                 t
             }
@@ -596,6 +597,8 @@ mod tests {
             "<0>Jan  1 00:00:00.99999999999999 a b: c",
             "2024-01-01T00:00:00Z",
             "9999-99-99T99:99:99Z host p: m",
+            "Nov  7 9162 19:16:12 thr",
+            "Dec 31 9999 23:59:59.999999999 h p: m",
         ] {
             let _ = parse(line, NOW);
         }
