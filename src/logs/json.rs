@@ -8,7 +8,7 @@ use std::fmt;
 use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::event::{Event, Fields, Key, Kind, LogSource, Timestamp, Value};
-use crate::logs::{epoch_number, k8s_audit, parse_rfc3339, LogError};
+use crate::logs::{epoch_number, k8s_audit, parse_rfc3339, vpc_flow, LogError};
 
 /// Largest JSON document kept while its closing bracket is awaited.
 pub const MAX_DOCUMENT: usize = 64 << 20;
@@ -164,6 +164,28 @@ impl Parser {
                         }
                     }
                     return first_err.map_or(Ok(()), Err);
+                }
+                // VPC flow logs in JSON: CloudWatch Logs batches whose messages are records,
+                // or records whose fields are keys (Firehose, Athena exports).
+                if let Some(messages) = vpc_flow::cloudwatch_messages(&obj) {
+                    let h = vpc_flow::Header::default_v2();
+                    let mut first_err = None;
+                    for m in messages {
+                        match vpc_flow::parse(m, &h) {
+                            Ok(Some(ev)) => out.push(ev),
+                            Ok(None) => {}
+                            Err(e) => {
+                                first_err.get_or_insert(e);
+                            }
+                        }
+                    }
+                    return first_err.map_or(Ok(()), Err);
+                }
+                if let Some(r) = vpc_flow::from_fields(&obj) {
+                    if let Some(ev) = r? {
+                        out.push(ev);
+                    }
+                    return Ok(());
                 }
                 let ev = if k8s_audit::is_event(&obj) {
                     k8s_audit::event(obj, fallback)

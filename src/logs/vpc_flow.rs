@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use compact_str::CompactString;
 
-use crate::event::{f, intern, Event, FieldId, Kind, LogSource, Timestamp, Value};
+use crate::event::{f, intern, Event, FieldId, Fields, Kind, LogSource, Timestamp, Value};
 use crate::flow::community_id::community_id;
 use crate::logs::LogError;
 
@@ -126,9 +126,60 @@ impl Header {
         Some(Header { cols })
     }
 
-    fn default_v2() -> Header {
+    /// The default format (version 2).
+    pub fn default_v2() -> Header {
         Header::parse(DEFAULT_HEADER).unwrap_or(Header { cols: Vec::new() })
     }
+}
+
+/// The records of a CloudWatch Logs batch of flow logs: the `message` of each item of
+/// `logEvents` (a subscription's data message) or `events` (`aws logs filter-log-events`),
+/// when the first is a default-format record.
+pub fn cloudwatch_messages(obj: &Fields) -> Option<Vec<&str>> {
+    let items = ["logEvents", "events"]
+        .iter()
+        .find_map(|k| match obj.get_name(k) {
+            Some(Value::List(items)) => Some(items),
+            _ => None,
+        })?;
+    let messages: Vec<&str> = items
+        .iter()
+        .filter_map(|it| match it {
+            Value::Map(m) => m.get_name("message").and_then(Value::as_str),
+            _ => None,
+        })
+        .collect();
+    let first = messages.first()?;
+    looks_like(first).then_some(messages)
+}
+
+/// A record given as a JSON object whose keys are the field names (`srcaddr`, `account-id`
+/// or `account_id`, ...), as Firehose and Athena exports write them; `None` unless the
+/// object has `srcaddr`, `dstaddr` and `action` or `log-status`.
+pub fn from_fields(obj: &Fields) -> Option<Result<Option<Event>, LogError>> {
+    let mut names = Vec::new();
+    let mut values = Vec::new();
+    for (k, v) in obj.iter() {
+        let name = k.name().replace('_', "-");
+        let Some(known) = KNOWN.iter().find(|n| **n == name) else {
+            continue;
+        };
+        let text = match v {
+            Value::Str(s) if s.is_empty() || s.contains(char::is_whitespace) => "-".to_string(),
+            Value::Str(s) => s.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Null => "-".to_string(),
+            _ => continue,
+        };
+        names.push(*known);
+        values.push(text);
+    }
+    let has = |n: &str| names.contains(&n);
+    if !(has("srcaddr") && has("dstaddr") && (has("action") || has("log-status"))) {
+        return None;
+    }
+    let header = Header::parse(&names.join(" "))?;
+    Some(parse(&values.join(" "), &header))
 }
 
 /// Whether `line` is a VPC flow log header or a default-format record (for detection).
@@ -369,6 +420,25 @@ mod tests {
         assert_eq!(ev.get_str(f::STATE), Some("established"));
         assert_eq!(ev.ts.to_string(), "2014-12-14T04:07:50.000000Z");
         assert!(looks_like(DEFAULT_HEADER));
+    }
+
+    #[test]
+    fn json_forms() {
+        use crate::logs::json::Parser as Json;
+        let mut p = Json::default();
+        let mut out = Vec::new();
+        // A CloudWatch Logs subscription batch (AWS's documented DATA_MESSAGE shape).
+        p.line(r#"{"messageType":"DATA_MESSAGE","owner":"123456789010","logGroup":"vpc","logStream":"eni-1235b8ca123456789-all","subscriptionFilters":["f"],"logEvents":[{"id":"1","timestamp":1418530070000,"message":"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK"},{"id":"2","timestamp":1418530070000,"message":"2 123456789010 eni-1235b8ca123456789 172.31.9.69 172.31.9.12 49761 3389 6 20 4249 1418530010 1418530070 REJECT OK"}]}"#, &mut out).expect("test input");
+        // A record with its fields as keys.
+        p.line(r#"{"version":5,"account_id":"123456789010","srcaddr":"10.0.0.1","dstaddr":"10.0.0.2","srcport":443,"dstport":50000,"protocol":6,"packets":3,"bytes":180,"start":1620140661,"end":1620140721,"action":"ACCEPT","log_status":"OK","flow_direction":"egress"}"#, &mut out).expect("test input");
+        assert_eq!(out.len(), 3);
+        assert!(out.iter().all(|e| e.kind == Kind::Flow));
+        assert_eq!(out[1].get_str(f::STATE), Some("rejected"));
+        assert_eq!(out[2].get(f::SRC_PORT), Some(&Value::Int(443)));
+        assert_eq!(
+            out[2].fields.get_name("flow_direction"),
+            Some(&Value::from("egress"))
+        );
     }
 
     #[test]
