@@ -668,6 +668,12 @@ fn unreadable_and_unknown_inputs_exit_2() {
     assert!(err.contains("notes.txt: unrecognized content"), "{err}");
     let out = vigil(&["replay", "--logsource", "vendor=x", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
+    // An empty input is refused like any input with nothing vigil can read.
+    let empty = dir.join("empty.log");
+    std::fs::write(&empty, "\n").unwrap();
+    let out = vigil(&["replay", "--events", empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty.log: empty input"));
 }
 
 /// Log sources push events with `PacketInput::push_events`; with `wait` set (files, replay)
