@@ -120,8 +120,10 @@ impl LogReader {
         self.errors
     }
 
-    /// Reads until `out` holds at least `max` events or the input ends. Returns `false` once
-    /// the input has ended (`out` may still hold its last events).
+    /// Reads until `out` holds at least `max` events or the input ends, applying
+    /// `--logsource` to the new events and counting them and the parse errors in the
+    /// metrics. Returns `false` once the input has ended (`out` may still hold its last
+    /// events).
     pub fn next_batch(&mut self, out: &mut Vec<Event>, max: usize) -> Result<bool, LogFileError> {
         let first = out.len();
         while !self.done && out.len() < max.max(1) {
