@@ -6,6 +6,8 @@
 
 #[path = "support/auditd_events.rs"]
 mod auditd_events;
+#[path = "support/fast_json.rs"]
+mod fast_json;
 
 use std::io::{BufRead, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigil::event::{Event, Kind, LogSource, Timestamp, Value};
+use vigil::event::{Event, Kind, LogSource, Timestamp};
 use vigil::rules::{Engine, LoadOptions, RuleSet};
 
 fn env_or(name: &str, default: &str) -> String {
@@ -47,16 +49,12 @@ fn thread_cpu() -> Duration {
 }
 
 fn to_event(line: &str) -> Option<Event> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let Value::Map(fields) = Value::from_json(v) else {
-        return None;
-    };
     let mut ev = Event::new(
         Timestamp(0),
         Kind::Log,
         LogSource::product_service("linux", "auditd"),
     );
-    ev.fields = fields;
+    ev.fields = fast_json::fields_from_json(line)?;
     Some(ev)
 }
 
@@ -101,7 +99,17 @@ fn eval_only(rules: &Path, events: &[Event]) -> (f64, f64, u64) {
 }
 
 fn run_vigil(rules: &Path, events: &Path) -> Figures {
+    let t = Instant::now();
     let set = load(rules);
+    let loaded = t.elapsed();
+    let t = Instant::now();
+    let (_, unscreened) = set.prefilter_stats(&LogSource::default());
+    eprintln!(
+        "  vigil  loaded {} rules in {} ms, prefilter built in {} ms ({unscreened} rules it cannot screen)",
+        set.len(),
+        loaded.as_millis(),
+        t.elapsed().as_millis()
+    );
     let n_rules = set.len();
     let mut engine = Engine::new(Arc::new(set));
     let debug = std::env::var_os("SIGMA_BENCH_DEBUG").is_some();
@@ -132,6 +140,14 @@ fn run_vigil(rules: &Path, events: &Path) -> Figures {
         engine.process_batch(&batch, &mut out);
         eval += t.elapsed();
         out.clear();
+    }
+    if let Some(dump) = std::env::var_os("SIGMA_BENCH_DUMP") {
+        let lines: Vec<String> = engine
+            .rule_matches()
+            .iter()
+            .map(|(rule, n)| format!("{n} {rule}"))
+            .collect();
+        let _ = std::fs::write(dump, lines.join("\n") + "\n");
     }
     if debug {
         let ls = LogSource::default();
@@ -288,7 +304,10 @@ fn main() {
     ));
     let all = PathBuf::from(env_or("SIGMA_BENCH_ALL", &corpus.to_string_lossy()));
     let with_peer = env_or("SIGMA_BENCH_RSIGMA", "1") != "0";
-    let events = std::env::temp_dir().join(format!("vigil-sigma-bench-{n}.ndjson"));
+    let events = match std::env::var_os("SIGMA_BENCH_EVENTS_FILE") {
+        Some(f) => PathBuf::from(f),
+        None => std::env::temp_dir().join(format!("vigil-sigma-bench-{n}.ndjson")),
+    };
     if !events.exists() {
         let f =
             std::fs::File::create(&events).unwrap_or_else(|e| panic!("{}: {e}", events.display()));

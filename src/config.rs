@@ -69,8 +69,12 @@ pub struct SourcesConfig {
     /// Most TCP syslog connections at once; more wait in the kernel's backlog.
     pub syslog_max_connections: usize,
     pub netflow: Option<SocketAddr>,
-    /// Interfaces for live capture (not started yet).
+    /// Interfaces for live capture (AF_PACKET).
     pub interfaces: Vec<String>,
+    /// Capture threads per interface, spread by the kernel's flow-hash fanout.
+    pub capture_threads: usize,
+    /// Put capture interfaces in promiscuous mode.
+    pub promiscuous: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -90,6 +94,7 @@ pub struct Overrides {
     pub netflow: Option<String>,
     pub tenants: Option<PathBuf>,
     pub rules: Vec<PathBuf>,
+    pub interfaces: Vec<String>,
 }
 
 /// One thing wrong with the configuration, and where.
@@ -152,6 +157,8 @@ impl Default for Config {
                 syslog_max_connections: 512,
                 netflow: DEFAULT_NETFLOW.parse().ok(),
                 interfaces: Vec::new(),
+                capture_threads: 1,
+                promiscuous: true,
             },
             tenants: None,
             rules: Vec::new(),
@@ -207,6 +214,8 @@ struct RawSources {
     syslog_max_connections: Option<Spanned<usize>>,
     netflow: Option<Spanned<String>>,
     interfaces: Option<Vec<String>>,
+    capture_threads: Option<Spanned<usize>>,
+    promiscuous: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -442,6 +451,16 @@ impl Config {
         if let Some(i) = &s.interfaces {
             self.sources.interfaces = i.clone();
         }
+        if let Some(n) = s
+            .capture_threads
+            .as_ref()
+            .and_then(|v| c.count("[sources] capture_threads", v))
+        {
+            self.sources.capture_threads = n;
+        }
+        if let Some(p) = s.promiscuous {
+            self.sources.promiscuous = p;
+        }
         // [tenants], [rules]
         if let Some(f) = &raw.tenants.file {
             self.tenants = Some(c.existing("[tenants] file", f, "tenants file"));
@@ -581,6 +600,9 @@ impl Config {
                 Ok(addr) => self.sources.netflow = addr,
                 Err(e) => flag("--netflow", e),
             }
+        }
+        if !o.interfaces.is_empty() {
+            self.sources.interfaces = o.interfaces.clone();
         }
         if let Some(t) = &o.tenants {
             if let Err(e) = std::fs::metadata(t) {

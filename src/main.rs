@@ -89,6 +89,9 @@ struct RunArgs {
     /// Rule file or folder (repeatable); replaces the configured ones.
     #[arg(long, value_name = "DIR")]
     rules: Vec<PathBuf>,
+    /// Capture live on this interface (repeatable; needs CAP_NET_RAW).
+    #[arg(long, value_name = "IFACE")]
+    interface: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -226,6 +229,7 @@ fn run(a: RunArgs) -> ExitCode {
         netflow: a.netflow,
         tenants: a.tenants,
         rules: a.rules,
+        interfaces: a.interface,
     };
     let cfg = match Config::load(a.config.as_deref(), &flags) {
         Ok(c) => c,

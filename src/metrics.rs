@@ -161,6 +161,15 @@ pub static ALERTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Receive drops of each capture interface, as the kernel counts them.
+pub static INTERFACE_RX_DROPPED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "vigil_interface_rx_dropped",
+        "Packets the kernel dropped on a capture interface (sysfs rx_dropped).",
+        &["interface"],
+    )
+});
+
 /// Build information; the value is always 1.
 pub static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge_vec(

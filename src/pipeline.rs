@@ -381,6 +381,19 @@ impl PacketInput {
         }
     }
 
+    /// For live sources, called a few times a second: hands over partial batches and, once
+    /// a second, tells every worker the time, so flows expire on a quiet link too.
+    pub fn heartbeat(&mut self, now: Timestamp) {
+        if now > self.max_ts {
+            self.max_ts = now;
+        }
+        self.flush();
+        if self.max_ts.0 >= self.last_tick.saturating_add(SEC) {
+            self.last_tick = self.max_ts.0;
+            self.tick();
+        }
+    }
+
     /// Sends everything pending and publishes the counters.
     pub fn flush(&mut self) {
         for shard in 0..self.shards.len() {

@@ -11,6 +11,7 @@ use std::io::BufWriter;
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -27,6 +28,7 @@ use crate::output::jsonl::{JsonLines, Print};
 use crate::pipeline::{Pipeline, Rules, Sink};
 use crate::rules::{bundled, Alert, LoadOptions, RuleStore, Watcher};
 use crate::source::ingest::{self, Ingest, Source};
+use crate::source::live::{self, CaptureConfig, CaptureError};
 use crate::source::syslog_net::{SyslogTcp, SyslogUdp};
 
 use self::readiness::Readiness;
@@ -62,6 +64,8 @@ pub enum DaemonError {
     Runtime(std::io::Error),
     #[error("rules do not load:\n{0}")]
     Rules(crate::rules::LoadReport),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
     #[error("shutdown took longer than {0:?}; events still queued may be lost")]
     ShutdownTimeout(std::time::Duration),
 }
@@ -69,6 +73,9 @@ pub enum DaemonError {
 impl DaemonError {
     /// Whether the error is the configuration's fault (exit 2) rather than the run's (exit 1).
     pub fn is_config(&self) -> bool {
+        if let DaemonError::Capture(e) = self {
+            return e.is_config();
+        }
         matches!(
             self,
             DaemonError::Tenants(_)
@@ -175,11 +182,28 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
         // NETFLOW SEAM: a `Source` for NetFlow/IPFIX/sFlow is bound here once its decoder lands.
         eprintln!("vigil: netflow {a}: not listening (the NetFlow/IPFIX source is not wired yet)");
     }
-    if !cfg.sources.interfaces.is_empty() {
+    let captures: Vec<CaptureConfig> = cfg
+        .sources
+        .interfaces
+        .iter()
+        .map(|i| CaptureConfig {
+            interface: i.clone(),
+            threads: cfg.sources.capture_threads,
+            promiscuous: cfg.sources.promiscuous,
+        })
+        .collect();
+    let capture_stop = Arc::new(AtomicBool::new(false));
+    let capture_threads = live::start(
+        &captures,
+        || pipeline.packet_input("capture", false),
+        capture_stop.clone(),
+    )?;
+    for c in &captures {
         eprintln!(
-            "vigil: live capture on {}: not started (live capture is not wired yet)",
-            cfg.sources.interfaces.join(", ")
+            "vigil: capturing on {} ({} thread(s))",
+            c.interface, c.threads
         );
+        status.push(format!("capture {}", c.interface));
     }
     eprintln!(
         "vigil: writing {} to {}",
@@ -205,9 +229,13 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
     let _ = notify::notify("STOPPING=1");
     readiness.stopping();
     trigger.fire();
+    capture_stop.store(true, Ordering::Relaxed);
     let drain = async {
         for t in tasks {
             let _ = t.await;
+        }
+        for t in capture_threads {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
         // The forwarder ends when every source's sender is gone; then the pipeline drains.
         tokio::task::spawn_blocking(move || {

@@ -26,6 +26,8 @@ pub struct Engine {
     /// Views of the logsources seen recently; events of a few kinds interleave in a batch.
     views: Vec<(LogSource, Arc<View>)>,
     cand: Vec<u64>,
+    /// Rules that matched the current event (reused buffer).
+    matched: Vec<u32>,
     buf: String,
     corr: CorrelationState,
     suppress: super::suppress::Suppressor,
@@ -60,6 +62,7 @@ impl Engine {
             rules,
             views: Vec::new(),
             cand: Vec::new(),
+            matched: Vec::new(),
             buf: String::new(),
             fired: Vec::new(),
             next_sweep: i64::MIN,
@@ -118,20 +121,22 @@ impl Engine {
         self.matches
     }
 
-    fn view_for(&mut self, ls: &LogSource) -> Arc<View> {
-        if let Some((_, v)) = self
+    /// Index in `self.views` of the view for `ls`, building it on first sight.
+    fn view_for(&mut self, ls: &LogSource) -> usize {
+        let any = self.rules.opts.logsource_any;
+        if let Some(i) = self
             .views
             .iter()
-            .find(|(cached, _)| self.rules.opts.logsource_any || cached == ls)
+            .position(|(cached, _)| any || cached == ls)
         {
-            return v.clone();
+            return i;
         }
         let v = self.rules.view(ls);
         if self.views.len() >= VIEW_CACHE {
             self.views.remove(0);
         }
-        self.views.push((ls.clone(), v.clone()));
-        v
+        self.views.push((ls.clone(), v));
+        self.views.len() - 1
     }
 
     /// Evaluates one event; alerts are appended to `out`.
@@ -206,10 +211,14 @@ impl Engine {
             }
             self.next_sweep = ev.ts.0.saturating_add(SWEEP_NS);
         }
-        let view = self.view_for(&ev.logsource);
+        let vi = self.view_for(&ev.logsource);
+        let Some((_, view)) = self.views.get(vi) else {
+            return;
+        };
         let mut cand = std::mem::take(&mut self.cand);
+        let mut matched = std::mem::take(&mut self.matched);
+        matched.clear();
         view.prefilter.candidates(ev, &mut cand, &mut self.buf);
-        let rules = self.rules.clone();
         for (wi, word) in cand.iter().enumerate() {
             let mut w = *word;
             while w != 0 {
@@ -218,7 +227,7 @@ impl Engine {
                 let Some(&ri) = view.rules.get(wi * 64 + bit) else {
                     continue;
                 };
-                let rule = &rules.detections[ri as usize];
+                let rule = &self.rules.detections[ri as usize];
                 self.evaluations += 1;
                 let started = self.profile.is_some().then(Instant::now);
                 let hit = detection_matches(&rule.det, ev, &mut self.buf)
@@ -233,11 +242,18 @@ impl Engine {
                     }
                 }
                 if hit {
-                    self.detection_matched(&rules, ri, ev, out);
+                    matched.push(ri);
                 }
             }
         }
         self.cand = cand;
+        if !matched.is_empty() {
+            let rules = self.rules.clone();
+            for &ri in &matched {
+                self.detection_matched(&rules, ri, ev, out);
+            }
+        }
+        self.matched = matched;
     }
 
     fn detection_matched(
@@ -374,6 +390,11 @@ impl Engine {
             .collect();
         v.sort_by_key(|x| std::cmp::Reverse(x.1));
         v
+    }
+
+    /// Correlation groups evicted because a rule reached its group limit.
+    pub fn evictions(&self) -> u64 {
+        self.corr.evictions
     }
 
     /// Correlation groups and suppression windows currently held (for diagnostics).

@@ -344,10 +344,15 @@ impl Prefilter {
             });
         }
         if let Some(auto) = &self.keyword {
+            // One scan over all strings joined by NUL (which no literal contains) costs much
+            // less than one scan per string.
+            buf.clear();
             any_string(&ev.fields, &mut |s| {
-                auto.mark(s, cand);
+                buf.push_str(s);
+                buf.push('\0');
                 false
             });
+            auto.mark(buf, cand);
         }
     }
 }

@@ -71,7 +71,6 @@ pub struct RuleInfo {
     pub tags: Vec<String>,
     pub file: PathBuf,
     pub line: u32,
-    #[serde(skip)]
     pub logsource: RuleLogSource,
     pub kind: RuleKind,
 }
@@ -433,6 +432,12 @@ impl RuleSet {
     }
     pub fn options(&self) -> &LoadOptions {
         &self.opts
+    }
+
+    /// Builds (and caches) the prefilter for events of logsource `ls` now, so that the first
+    /// such event does not pay for it (about half a second for the whole SigmaHQ tree).
+    pub fn warm(&self, ls: &LogSource) {
+        let _ = self.view(ls);
     }
 
     /// For events of logsource `ls`: how many detection rules apply, and how many of those the

@@ -548,6 +548,7 @@ fn correlation_groups_are_bounded() {
         engine.process(&e, &mut out);
     }
     assert!(engine.state_size().0 <= 10);
+    assert!(engine.evictions() >= 90);
 }
 
 #[test]
@@ -853,5 +854,113 @@ fn same_alerts_whatever_the_batching() {
         }
         e.flush(Timestamp(i64::MAX), &mut out);
         assert_eq!(out, reference, "batch size {size}");
+    }
+}
+
+#[test]
+fn indicator_lists_load_from_files() {
+    let dir = std::env::temp_dir().join(format!("vigil-indicators-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("bad_hosts.txt"),
+        "# known bad\nevil.example\n\nworse.example\n",
+    )
+    .unwrap();
+    let opts = LoadOptions {
+        indicator_dirs: vec![dir.clone()],
+        ..LoadOptions::default()
+    };
+    let yaml = "title: t\nlogsource: {product: linux}\ndetection:\n  sel:\n    query|expand|endswith: '%bad_hosts%'\n  condition: sel\n";
+    let (set, report) = RuleSet::from_sources(&[(Path::new("t.yml"), yaml)], &opts);
+    assert!(report.errors.is_empty(), "{report}");
+    let out = run(
+        &Arc::new(set),
+        &[
+            ev(0, &[("query", s("a.WORSE.example"))]),
+            ev(1, &[("query", s("ok.example"))]),
+        ],
+    );
+    assert_eq!(out.len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn value_sum_and_avg() {
+    let rules = "title: upload
+name: upload
+logsource: {product: linux}
+detection:
+  sel: {action: upload}
+  condition: sel
+---
+title: big uploads
+id: sum
+correlation: {type: value_sum, rules: [upload], group-by: [user], timespan: 1h, condition: {field: bytes, gt: 1000}}
+---
+title: large average
+id: avg
+correlation: {type: value_avg, rules: [upload], group-by: [user], timespan: 1h, condition: {field: bytes, gte: 400}, generate: true}
+";
+    let rs = Arc::new(set(rules));
+    let up = |t: i64, b: i64| {
+        ev(
+            t,
+            &[
+                ("action", s("upload")),
+                ("user", s("u")),
+                ("bytes", Value::Int(b)),
+            ],
+        )
+    };
+    let out = run(&rs, &[up(0, 500), up(1, 300), up(2, 300)]);
+    let ids: Vec<&str> = out.iter().map(|a| a.rule.id.as_str()).collect();
+    // avg 500 >= 400 fires at once (then resets); the sum passes 1000 at the third upload.
+    assert_eq!(ids, ["upload", "avg", "upload", "upload", "sum"], "{ids:?}");
+    assert_eq!(out[4].correlation.as_ref().unwrap().count, 1100.0);
+}
+
+#[test]
+fn shareable_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<RuleSet>();
+    send_sync::<Alert>();
+    send::<Engine>();
+    send_sync::<RuleStore>();
+}
+
+#[test]
+fn alert_json_shape() {
+    let rs = Arc::new(set(FLOW_RULES));
+    let evs: Vec<Event> = [80, 22, 23, 25, 443]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| flow(i as i64 * 1_000_000_000, *p))
+        .collect();
+    let out = run(&rs, &evs);
+    let mut json = serde_json::to_value(&out[0]).unwrap();
+    json["event_ids"] = serde_json::json!(["..."]);
+    json["event"] = serde_json::json!({});
+    assert_eq!(
+        json.to_string(),
+        r#"{"correlation":"value_count","count":5,"dst_ip":"10.0.0.2","event":{},"event_ids":["..."],"group":{"dst_ip":"10.0.0.2","src_ip":"10.0.0.1"},"incident_id":null,"rule":{"id":"scan","level":"high","tags":[],"title":"Port scan"},"src_ip":"10.0.0.1","summary":"Port scan: value_count 5 for src_ip=10.0.0.1, dst_ip=10.0.0.2","tenant":null,"ts":"1970-01-01T00:00:04.000000Z"}"#
+    );
+}
+
+#[test]
+fn yaml_syntax_and_structure_errors_point_at_lines() {
+    let cases = [
+        ("title: t\ndetection:\n  sel: [a, b\n  condition: sel\n", "YAML syntax"),
+        ("title: t\nlevel: hihg\nlogsource: {product: x}\ndetection:\n  sel: {a: b}\n  condition: sel\n", "unknown level 'hihg'; did you mean 'high'?"),
+        ("title: t\ndetecton:\n  sel: {a: b}\n", "looks like a misspelling of 'detection'"),
+        ("title: t\ndetection:\n  sel: {a: b}\n  condition: sel | count() > 5\n", "correlation rule"),
+        ("title: t\ndetection:\n  sel: {a|hour: 5}\n  condition: sel\n", "time-part modifiers are not supported"),
+    ];
+    for (src, want) in cases {
+        let (_, report) =
+            RuleSet::from_sources(&[(Path::new("x.yml"), src)], &LoadOptions::default());
+        let text = report.to_string();
+        assert!(text.starts_with("x.yml:"), "{text}");
+        assert!(text.contains(want), "{want}: {text}");
     }
 }

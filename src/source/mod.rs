@@ -1,6 +1,7 @@
 //! Sources: one file per way events come in. A source reads and frames its input; it never
 //! decodes rules or touches the store.
 pub mod ingest;
+pub mod live;
 pub mod logfile;
 pub mod pcap;
 pub mod syslog_net;

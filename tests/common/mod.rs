@@ -170,6 +170,17 @@ impl Daemon {
     }
 
     pub fn start_with(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_wrapped(data, extra, env, &[])
+    }
+
+    /// As [`Daemon::start_with`], run through `wrapper` (e.g. `ip netns exec NS`), which must
+    /// exec vigil so that signals reach it.
+    pub fn start_wrapped(
+        data: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+    ) -> Daemon {
         use std::io::BufRead;
         let mut args: Vec<String> = vec![
             "run".into(),
@@ -183,7 +194,14 @@ impl Daemon {
             "off".into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(env!("CARGO_BIN_EXE_vigil"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_vigil")),
+        };
         cmd.args(&args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
