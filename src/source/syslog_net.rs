@@ -498,7 +498,7 @@ mod tests {
         let ev = line_to_event(
             b"<13>Nov 28 12:00:00 h app: hi\r\n\0",
             Timestamp(5),
-            "10.1.2.3:514".parse().unwrap(),
+            "10.1.2.3:514".parse().expect("test input is valid"),
         );
         assert_eq!(ev.get_str(f::MESSAGE), Some("hi"));
         assert_eq!(ev.get_str(f::PROGRAM), Some("app"));
@@ -506,14 +506,18 @@ mod tests {
         let raw = line_to_event(
             b"\x01 not syslog",
             Timestamp(5),
-            "10.1.2.3:514".parse().unwrap(),
+            "10.1.2.3:514".parse().expect("test input is valid"),
         );
         assert!(raw
             .get_str(f::MESSAGE)
             .is_some_and(|m| m.contains("not syslog")));
         assert_eq!(
             ev.get_ip(*PEER_IP),
-            Some("10.1.2.3".parse::<std::net::IpAddr>().unwrap())
+            Some(
+                "10.1.2.3"
+                    .parse::<std::net::IpAddr>()
+                    .expect("test input is valid")
+            )
         );
     }
 }
