@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Replay capture files through the pipeline and print what they produce.
+    /// Replay captures and logs through the pipeline and print what they produce.
     Replay(ReplayArgs),
     /// Check, test and list Sigma rules.
     #[command(subcommand)]
@@ -121,7 +121,8 @@ enum CertsCmd {
 
 #[derive(clap::Args)]
 struct ReplayArgs {
-    /// Capture files (pcap or pcapng), read in order.
+    /// Inputs, read in order: captures (pcap, pcapng) or logs (syslog, raw auditd, JSON lines
+    /// or documents, AWS VPC flow logs, libvirt/QEMU logs), detected from content; `-` is stdin.
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Print the normalized events as JSON lines instead of alerts.
@@ -130,10 +131,10 @@ struct ReplayArgs {
     /// Sigma rule files or folders (default: the bundled rule pack).
     #[arg(long = "rules", value_name = "PATH")]
     rules: Vec<PathBuf>,
-    /// What the input holds (`product=linux,service=auditd`), or `any` to apply every rule
-    /// to every event (for comparing engines).
+    /// What log inputs hold, e.g. `product=linux,service=auditd` (replaces those parts of the
+    /// detected logsource; needed for generic JSON), or `any` to apply every rule to every event.
     #[arg(long, value_name = "SPEC|any")]
-    logsource: Option<String>,
+    logsource: Option<vigil::logs::LogSourceSpec>,
     /// Tenants file (YAML) for tenant, zone and policy enrichment.
     #[arg(long)]
     tenants: Option<PathBuf>,
@@ -295,6 +296,7 @@ fn certs_init(data: &std::path::Path, clients: &[String], san: &[String]) -> Exi
 
 fn replay(a: ReplayArgs) -> ExitCode {
     let mut r = Replay::new(a.files);
+    r.logsource = a.logsource;
     r.speed = a.speed;
     if a.quiet {
         r.progress = false;
@@ -304,7 +306,7 @@ fn replay(a: ReplayArgs) -> ExitCode {
     }
     r.pipeline.flow.community_id_seed = a.community_id_seed;
     r.pipeline.flow.max_flows = a.max_flows.max(1);
-    let any = a.logsource.as_deref() == Some("any");
+    let any = matches!(r.logsource, Some(vigil::logs::LogSourceSpec::Any));
     match replay_rules(&a.rules, any) {
         Ok(rules) => r.rules = Some(rules),
         Err(e) => {
@@ -350,6 +352,12 @@ fn replay(a: ReplayArgs) -> ExitCode {
                 secs,
                 s.packets as f64 / secs.max(1e-9)
             );
+            if s.log_lines > 0 {
+                eprintln!(
+                    "vigil replay: {} log lines, {} log events, {} unparseable lines",
+                    s.log_lines, s.log_events, s.parse_errors
+                );
+            }
             if let Some(path) = &a.metrics_out {
                 if let Err(e) = std::fs::write(path, vigil::metrics::render()) {
                     eprintln!("vigil: {}: cannot write metrics: {e}", path.display());

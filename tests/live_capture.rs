@@ -79,7 +79,9 @@ impl Wire {
             &self.src_ns,
             "tcpreplay",
             "-q",
-            "--topspeed",
+            // A steady 500 packets/s: a burst at top speed overruns the kernel's default
+            // socket buffer when the machine is busy, which would test the machine, not vigil.
+            "--pps=500",
             "-i",
             &self.src_if,
             pcap.to_str().unwrap(),

@@ -2,6 +2,7 @@
 //! decodes rules or touches the store.
 pub mod ingest;
 pub mod live;
+pub mod logfile;
 pub mod netflow;
 pub mod pcap;
 pub mod sflow;

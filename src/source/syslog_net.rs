@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::event::{f, intern, Event, FieldId, Kind, LogSource, Timestamp};
+use crate::event::{intern, Event, FieldId, Timestamp};
 use crate::metrics;
 use crate::source::ingest::{BoxFuture, EventSender, Shutdown, Source};
 
@@ -22,14 +22,17 @@ static PEER_IP: LazyLock<FieldId> = LazyLock::new(|| intern("peer_ip"));
 /// How long open TCP connections may go on delivering after shutdown began.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
-/// Turns one received syslog message into an event. This is the seam for the syslog parser
-/// (`crate::logs::syslog`): today the message is kept whole in `message`.
+/// Turns one received syslog message (RFC 3164 or 5424) into an event, with the sender in
+/// `peer_ip`. A message that does not parse still becomes an event (its text in `message`,
+/// stamped at arrival) and is counted in `vigil_parse_errors_total`.
 pub fn line_to_event(line: &[u8], ts: Timestamp, peer: SocketAddr) -> Event {
-    let mut ev = Event::new(ts, Kind::Log, LogSource::product_service("linux", "syslog"));
-    ev.fields.push(
-        f::MESSAGE,
-        String::from_utf8_lossy(trim_line(line)).into_owned(),
-    );
+    let text = String::from_utf8_lossy(trim_line(line));
+    let (mut ev, err) = crate::logs::syslog::parse_or_raw(&text, ts);
+    if err.is_some() {
+        metrics::PARSE_ERRORS
+            .with_label_values(&["syslog", "syslog"])
+            .inc();
+    }
     ev.fields.push(*PEER_IP, peer.ip());
     ev
 }
@@ -415,6 +418,7 @@ fn octet_count(b: &[u8]) -> Count {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::f;
 
     fn frames(max: usize, chunks: &[&[u8]]) -> Vec<Result<String, FrameError>> {
         let mut f = Framer::new(max);
@@ -494,16 +498,26 @@ mod tests {
         let ev = line_to_event(
             b"<13>Nov 28 12:00:00 h app: hi\r\n\0",
             Timestamp(5),
-            "10.1.2.3:514".parse().unwrap(),
+            "10.1.2.3:514".parse().expect("test input is valid"),
         );
-        assert_eq!(
-            ev.get_str(f::MESSAGE),
-            Some("<13>Nov 28 12:00:00 h app: hi")
+        assert_eq!(ev.get_str(f::MESSAGE), Some("hi"));
+        assert_eq!(ev.get_str(f::PROGRAM), Some("app"));
+        assert_eq!(ev.logsource.service.as_deref(), Some("app"));
+        let raw = line_to_event(
+            b"\x01 not syslog",
+            Timestamp(5),
+            "10.1.2.3:514".parse().expect("test input is valid"),
         );
-        assert_eq!(ev.logsource.service.as_deref(), Some("syslog"));
+        assert!(raw
+            .get_str(f::MESSAGE)
+            .is_some_and(|m| m.contains("not syslog")));
         assert_eq!(
             ev.get_ip(*PEER_IP),
-            Some("10.1.2.3".parse::<std::net::IpAddr>().unwrap())
+            Some(
+                "10.1.2.3"
+                    .parse::<std::net::IpAddr>()
+                    .expect("test input is valid")
+            )
         );
     }
 }
