@@ -728,7 +728,7 @@ mod tests {
     const SEC: i64 = 1_000_000_000;
 
     fn exporter() -> IpAddr {
-        EXP.parse().unwrap()
+        EXP.parse().expect("test input is valid")
     }
 
     fn set(id: u16, body: &[u8]) -> Vec<u8> {
@@ -800,7 +800,7 @@ mod tests {
         let mut out = Vec::new();
         let st = d
             .datagram(exporter(), Timestamp(ts), msg, &mut out)
-            .unwrap();
+            .expect("test input is valid");
         (out, st)
     }
 
@@ -821,7 +821,7 @@ mod tests {
         let e = &evs[0];
         assert_eq!(
             e.get(f::SRC_IP),
-            Some(&Value::Ip("10.0.0.1".parse().unwrap()))
+            Some(&Value::Ip("10.0.0.1".parse().expect("test input is valid")))
         );
         assert_eq!(e.get(f::DST_PORT), Some(&Value::Int(443)));
         assert_eq!(e.get(f::PROTO), Some(&Value::from("tcp")));
@@ -976,12 +976,12 @@ mod tests {
         let mut out = Vec::new();
         let st = d
             .datagram(
-                "192.0.2.1".parse().unwrap(),
+                "192.0.2.1".parse().expect("test input is valid"),
                 Timestamp(5 * SEC),
                 &dgram,
                 &mut out,
             )
-            .unwrap();
+            .expect("test input is valid");
         assert_eq!((st.sflow_samples, st.sflow_counter_samples), (1, 1));
         let e = &out[0];
         assert_eq!(e.get(f::DST_PORT), Some(&Value::Int(80)));
@@ -998,7 +998,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn kernel_drops_are_read_for_our_socket() {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("test input is valid");
         assert_eq!(KernelDrops::new(&sock).read(), Some(0));
     }
 }

@@ -479,7 +479,8 @@ mod tests {
         b.extend_from_slice(&[0x80, 7, 0, 2, 0, 0, 4, 210]);
         b.extend_from_slice(&[0, 82, 0xff, 0xff, 0, 2, 0, 8]);
         let mut got = Vec::new();
-        parse_templates(wire(&b), SetKind::IpfixTemplate, &mut |t| got.push(t)).unwrap();
+        parse_templates(wire(&b), SetKind::IpfixTemplate, &mut |t| got.push(t))
+            .expect("test input is valid");
         let TemplateItem::Define(t) = &got[0] else {
             panic!("{got:?}")
         };
@@ -491,10 +492,14 @@ mod tests {
         ];
         data.extend_from_slice(&[10, 0, 0, 2, 9, 9, 255, 0, 1, b'x', 0, 0, 0, 0, 0, 0, 0, 6]);
         let mut recs = Vec::new();
-        t.records(wire(&data), &mut |r| recs.push(r.rec)).unwrap();
+        t.records(wire(&data), &mut |r| recs.push(r.rec))
+            .expect("test input is valid");
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[1].packets, 6);
-        assert_eq!(recs[1].src, Some("10.0.0.2".parse().unwrap()));
+        assert_eq!(
+            recs[1].src,
+            Some("10.0.0.2".parse().expect("test input is valid"))
+        );
         // A truncated record is an error with its offset, not a panic.
         let e = t.records(wire(&data[..34]), &mut |_| {}).unwrap_err();
         assert!(e.offset >= 18 && e.offset < 34, "{e}");
@@ -503,7 +508,7 @@ mod tests {
     #[test]
     fn withdrawal_and_cap() {
         let k = DomainKey {
-            exporter: "10.0.0.9".parse().unwrap(),
+            exporter: "10.0.0.9".parse().expect("test input is valid"),
             version: 10,
             domain: 1,
         };
