@@ -68,6 +68,12 @@ pub struct SourcesConfig {
     pub syslog_max_message: usize,
     /// Most TCP syslog connections at once; more wait in the kernel's backlog.
     pub syslog_max_connections: usize,
+    /// Syslog over TLS (RFC 5425); off by default.
+    pub syslog_tls: Option<SocketAddr>,
+    /// When set, syslog-over-TLS clients must present a certificate signed by this CA.
+    pub syslog_tls_client_ca: Option<PathBuf>,
+    /// Log files to follow (absolute paths), their read positions kept in `DATA/positions.json`.
+    pub files: Vec<PathBuf>,
     pub netflow: Option<SocketAddr>,
     /// Interfaces for live capture (AF_PACKET).
     pub interfaces: Vec<String>,
@@ -91,6 +97,8 @@ pub struct Overrides {
     pub data: Option<PathBuf>,
     pub api: Option<String>,
     pub syslog: Option<String>,
+    pub syslog_tls: Option<String>,
+    pub files: Vec<PathBuf>,
     pub netflow: Option<String>,
     pub tenants: Option<PathBuf>,
     pub rules: Vec<PathBuf>,
@@ -155,6 +163,9 @@ impl Default for Config {
                 syslog_tcp: syslog,
                 syslog_max_message: 64 * 1024,
                 syslog_max_connections: 512,
+                syslog_tls: None,
+                syslog_tls_client_ca: None,
+                files: Vec::new(),
                 netflow: DEFAULT_NETFLOW.parse().ok(),
                 interfaces: Vec::new(),
                 capture_threads: 1,
@@ -212,6 +223,9 @@ struct RawSources {
     syslog_tcp: Option<Spanned<String>>,
     syslog_max_message: Option<Spanned<usize>>,
     syslog_max_connections: Option<Spanned<usize>>,
+    syslog_tls: Option<Spanned<String>>,
+    syslog_tls_client_ca: Option<Spanned<String>>,
+    files: Option<Vec<Spanned<String>>>,
     netflow: Option<Spanned<String>>,
     interfaces: Option<Vec<String>>,
     capture_threads: Option<Spanned<usize>>,
@@ -315,6 +329,24 @@ impl Check<'_> {
             None
         } else {
             Some(*v.get_ref())
+        }
+    }
+
+    /// A file to follow: an absolute path (its read position is kept under that name). It
+    /// need not exist yet; the daemon waits for it.
+    fn followed_file(&mut self, v: &Spanned<String>) -> Option<PathBuf> {
+        let p = PathBuf::from(v.get_ref());
+        if p.is_absolute() {
+            Some(p)
+        } else {
+            self.at(
+                &v.span(),
+                format!(
+                    "[sources] files: `{}` is not an absolute path; write it from `/`",
+                    p.display()
+                ),
+            );
+            None
         }
     }
 
@@ -428,6 +460,18 @@ impl Config {
             if let Some(a) = c.addr("[sources] syslog_tcp", v) {
                 self.sources.syslog_tcp = a;
             }
+        }
+        if let Some(v) = &s.syslog_tls {
+            if let Some(a) = c.addr("[sources] syslog_tls", v) {
+                self.sources.syslog_tls = a;
+            }
+        }
+        if let Some(ca) = &s.syslog_tls_client_ca {
+            self.sources.syslog_tls_client_ca =
+                Some(c.existing("[sources] syslog_tls_client_ca", ca, "CA certificate"));
+        }
+        if let Some(files) = &s.files {
+            self.sources.files = files.iter().filter_map(|f| c.followed_file(f)).collect();
         }
         if let Some(v) = &s.netflow {
             if let Some(a) = c.addr("[sources] netflow", v) {
@@ -594,6 +638,17 @@ impl Config {
                 }
                 Err(e) => flag("--syslog", e),
             }
+        }
+        if let Some(a) = &o.syslog_tls {
+            match parse_listen(a) {
+                Ok(addr) => self.sources.syslog_tls = addr,
+                Err(e) => flag("--syslog-tls", e),
+            }
+        }
+        if !o.files.is_empty() {
+            // Relative to where vigil was started, made absolute so the position keeps its name.
+            let cwd = std::env::current_dir().unwrap_or_default();
+            self.sources.files = o.files.iter().map(|f| cwd.join(f)).collect();
         }
         if let Some(a) = &o.netflow {
             match parse_listen(a) {
@@ -841,6 +896,31 @@ mod tests {
         for p in &check.problems {
             assert!(p.message.contains("No such file"), "{p}");
         }
+    }
+
+    #[test]
+    fn syslog_tls_and_files_are_checked_with_their_lines() {
+        let p = problems(
+            "[sources]\nsyslog_tls = \"127.0.0.1\"\nsyslog_tls_client_ca = \"/nonexistent/ca.crt\"\nfiles = [\"/var/log/syslog\",\n  \"relative.log\"]\n",
+        );
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].starts_with("2: [sources] syslog_tls: `127.0.0.1` is not a socket address"));
+        assert!(p[1].starts_with(
+            "3: [sources] syslog_tls_client_ca: CA certificate `/nonexistent/ca.crt`:"
+        ));
+        assert!(
+            p[2].starts_with("5: [sources] files: `relative.log` is not an absolute path"),
+            "{p:?}"
+        );
+        let c =
+            load_text("[sources]\nsyslog_tls = \"127.0.0.1:6514\"\nfiles = [\"/var/log/a.log\"]\n")
+                .unwrap();
+        assert_eq!(c.sources.syslog_tls.unwrap().to_string(), "127.0.0.1:6514");
+        assert_eq!(c.sources.files, vec![PathBuf::from("/var/log/a.log")]);
+        assert!(
+            Config::default().sources.syslog_tls.is_none(),
+            "off by default"
+        );
     }
 
     #[test]

@@ -80,6 +80,12 @@ struct RunArgs {
     /// Syslog address for UDP and TCP, IP:PORT or `off`.
     #[arg(long, value_name = "ADDR")]
     syslog: Option<String>,
+    /// Syslog over TLS (RFC 5425) address, IP:PORT or `off` (the default).
+    #[arg(long, value_name = "ADDR")]
+    syslog_tls: Option<String>,
+    /// Follow this log file (repeatable; replaces the configured ones).
+    #[arg(long = "file", value_name = "PATH")]
+    files: Vec<PathBuf>,
     /// NetFlow/IPFIX address, IP:PORT or `off`.
     #[arg(long, value_name = "ADDR")]
     netflow: Option<String>,
@@ -226,6 +232,8 @@ fn run(a: RunArgs) -> ExitCode {
         data: a.data,
         api: a.api,
         syslog: a.syslog,
+        syslog_tls: a.syslog_tls,
+        files: a.files,
         netflow: a.netflow,
         tenants: a.tenants,
         rules: a.rules,

@@ -241,6 +241,22 @@ pub static TLS_HANDSHAKE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
         "TLS handshakes on the API that failed.",
     )
 });
+/// TLS handshakes that failed on a source's listener (syslog over TLS), by why.
+pub static SOURCE_TLS_HANDSHAKE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_source_tls_handshake_errors_total",
+        "TLS handshakes on a source's listener that failed, by source and reason.",
+        &["source", "reason"],
+    )
+});
+/// Log files followed: rotations and truncations noticed, by kind.
+pub static FILE_ROTATIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_file_rotations_total",
+        "Rotations of followed log files noticed, by kind (rename, truncate).",
+        &["kind"],
+    )
+});
 /// Connections open on each listener (API, syslog over TCP).
 pub static CONNECTIONS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge_vec(

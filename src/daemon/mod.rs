@@ -32,6 +32,7 @@ use crate::source::live::{self, CaptureConfig, CaptureError};
 use crate::source::netflow::listener::NetflowUdp;
 use crate::source::netflow::{DecoderConfig, FlowExportDecoder};
 use crate::source::syslog_net::{SyslogTcp, SyslogUdp};
+use crate::source::syslog_tls::SyslogTls;
 
 use self::readiness::Readiness;
 use self::tenants::LiveTenants;
@@ -255,9 +256,16 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
     result
 }
 
-/// The server's TLS: configured files, or the dev material under `DATA/tls/`, made if missing.
+/// The API's TLS: its server certificate, and client certificates when configured.
 fn tls_config(cfg: &Config) -> Result<Arc<rustls::ServerConfig>, DaemonError> {
-    let (cert, key) = match &cfg.api.tls {
+    let (cert, key) = server_cert(cfg)?;
+    Ok(server_config(&cert, &key, cfg.api.client_ca.as_deref())?)
+}
+
+/// The server certificate and key every TLS listener presents: the configured files, or the
+/// dev material under `DATA/tls/`, made if missing.
+fn server_cert(cfg: &Config) -> Result<(PathBuf, PathBuf), DaemonError> {
+    Ok(match &cfg.api.tls {
         Some(t) => (t.cert.clone(), t.key.clone()),
         None => {
             let dev = DevTls::new(cfg.data.join("tls"));
@@ -271,8 +279,7 @@ fn tls_config(cfg: &Config) -> Result<Arc<rustls::ServerConfig>, DaemonError> {
             }
             (dev.server_cert(), dev.server_key())
         }
-    };
-    Ok(server_config(&cert, &key, cfg.api.client_ca.as_deref())?)
+    })
 }
 
 /// Binds every configured network source. A syslog address with port 0 gets one free port
@@ -311,6 +318,16 @@ async fn bind_sources(
         let t = SyslogTcp::bind(addr, s.syslog_max_message, s.syslog_max_connections)
             .await
             .map_err(bind_err("syslog_tcp", addr))?;
+        out.push(Box::new(t));
+    }
+    if let Some(addr) = s.syslog_tls {
+        readiness.register("syslog_tls");
+        // The API's certificate (made above when none is configured); its own client CA.
+        let (cert, key) = server_cert(cfg)?;
+        let tls = server_config(&cert, &key, s.syslog_tls_client_ca.as_deref())?;
+        let t = SyslogTls::bind(addr, tls, s.syslog_max_message, s.syslog_max_connections)
+            .await
+            .map_err(bind_err("syslog_tls", addr))?;
         out.push(Box::new(t));
     }
     if let Some(addr) = s.netflow {

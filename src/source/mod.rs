@@ -7,3 +7,4 @@ pub mod netflow;
 pub mod pcap;
 pub mod sflow;
 pub mod syslog_net;
+pub mod syslog_tls;

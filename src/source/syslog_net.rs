@@ -1,14 +1,15 @@
 //! Syslog over the network: a UDP listener (one message per datagram, RFC 5426) and a TCP
 //! listener (newline-delimited or octet-counted frames, RFC 6587) with per-connection limits.
 //! Both stamp messages at arrival and turn them into events in [`line_to_event`], the single
-//! place where the log parsers plug in.
+//! place where the log parsers plug in. [`read_stream`] frames any byte stream, so syslog over
+//! TLS (`syslog_tls.rs`) reads its decrypted connections the same way.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -157,15 +158,11 @@ impl SyslogTcp {
             tokio::select! {
                 r = self.listener.accept() => {
                     if let Ok((stream, peer)) = r {
-                        let conn = Connection {
-                            out: out.fork(),
-                            framer: Framer::new(self.max_message),
-                            peer,
-                        };
+                        let conn = Connection::new(out.fork(), self.max_message, peer);
                         let sd = shutdown.clone();
                         conns.spawn(async move {
                             let _permit = permit;
-                            conn.read(stream, sd).await;
+                            conn.read("syslog_tcp", stream, sd).await;
                         });
                     }
                 }
@@ -178,13 +175,9 @@ impl SyslogTcp {
         while let Ok(Ok((stream, peer))) =
             tokio::time::timeout(Duration::from_millis(20), self.listener.accept()).await
         {
-            let conn = Connection {
-                out: out.fork(),
-                framer: Framer::new(self.max_message),
-                peer,
-            };
+            let conn = Connection::new(out.fork(), self.max_message, peer);
             let sd = shutdown.clone();
-            conns.spawn(async move { conn.read(stream, sd).await });
+            conns.spawn(async move { conn.read("syslog_tcp", stream, sd).await });
         }
         while conns.join_next().await.is_some() {}
     }
@@ -205,6 +198,22 @@ impl Source for SyslogTcp {
     }
 }
 
+/// Reads one stream-oriented syslog connection (plain TCP, or TLS once its handshake is done)
+/// until the peer closes it, or until shortly after shutdown; counts it in
+/// `vigil_connections_open{listener}`.
+pub async fn read_stream<S: AsyncRead + Unpin>(
+    listener: &'static str,
+    stream: S,
+    out: EventSender,
+    max_message: usize,
+    peer: SocketAddr,
+    shutdown: Shutdown,
+) {
+    Connection::new(out, max_message, peer)
+        .read(listener, stream, shutdown)
+        .await
+}
+
 struct Connection {
     out: EventSender,
     framer: Framer,
@@ -212,8 +221,21 @@ struct Connection {
 }
 
 impl Connection {
-    async fn read(mut self, mut stream: TcpStream, mut shutdown: Shutdown) {
-        let gauge = metrics::CONNECTIONS.with_label_values(&["syslog_tcp"]);
+    fn new(out: EventSender, max_message: usize, peer: SocketAddr) -> Connection {
+        Connection {
+            out,
+            framer: Framer::new(max_message),
+            peer,
+        }
+    }
+
+    async fn read<S: AsyncRead + Unpin>(
+        mut self,
+        listener: &'static str,
+        mut stream: S,
+        mut shutdown: Shutdown,
+    ) {
+        let gauge = metrics::CONNECTIONS.with_label_values(&[listener]);
         gauge.inc();
         let mut chunk = vec![0u8; 16 * 1024];
         let mut deadline: Option<tokio::time::Instant> = None;
