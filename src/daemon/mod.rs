@@ -27,6 +27,7 @@ use crate::metrics;
 use crate::output::jsonl::{JsonLines, Print};
 use crate::pipeline::{Pipeline, Rules, Sink};
 use crate::rules::{bundled, Alert, LoadOptions, RuleStore, Watcher};
+use crate::source::follow::{FollowError, Follower, Positions};
 use crate::source::ingest::{self, Ingest, Source};
 use crate::source::live::{self, CaptureConfig, CaptureError};
 use crate::source::netflow::listener::NetflowUdp;
@@ -69,6 +70,8 @@ pub enum DaemonError {
     Rules(crate::rules::LoadReport),
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error("files: {0}")]
+    Files(#[from] FollowError),
     #[error("shutdown took longer than {0:?}; events still queued may be lost")]
     ShutdownTimeout(std::time::Duration),
 }
@@ -204,6 +207,25 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
         );
         status.push(format!("capture {}", c.interface));
     }
+    // Files wait for the pipeline instead of dropping: their own blocking input, on a thread.
+    let files_stop = Arc::new(AtomicBool::new(false));
+    let files_thread = if cfg.sources.files.is_empty() {
+        None
+    } else {
+        let positions = Positions::load(&cfg.data.join("positions.json"))?;
+        let follower = Follower::new(&cfg.sources.files, positions, cfg.pipeline.batch);
+        let input = pipeline.packet_input("file", true);
+        let stop = files_stop.clone();
+        let t = std::thread::Builder::new()
+            .name("files".into())
+            .spawn(move || follower.run(input, stop))
+            .map_err(DaemonError::Runtime)?;
+        for f in &cfg.sources.files {
+            eprintln!("vigil: following {}", f.display());
+        }
+        status.push(format!("{} file(s)", cfg.sources.files.len()));
+        Some(t)
+    };
     eprintln!(
         "vigil: writing {} to {}",
         if cfg.output.events {
@@ -229,7 +251,11 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
     readiness.stopping();
     trigger.fire();
     capture_stop.store(true, Ordering::Relaxed);
+    files_stop.store(true, Ordering::Relaxed);
     let drain = async {
+        if let Some(t) = files_thread {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
         for t in tasks {
             let _ = t.await;
         }

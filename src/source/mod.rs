@@ -1,5 +1,6 @@
 //! Sources: one file per way events come in. A source reads and frames its input; it never
 //! decodes rules or touches the store.
+pub mod follow;
 pub mod ingest;
 pub mod live;
 pub mod logfile;
