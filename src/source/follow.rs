@@ -572,3 +572,131 @@ impl Open {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::f;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vigil-follow-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("temp dir");
+        d
+    }
+
+    fn append(path: &Path, text: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open for append");
+        f.write_all(text.as_bytes()).expect("append");
+    }
+
+    /// Polls until nothing more comes; returns the messages read.
+    fn drain(fo: &mut Follower) -> Vec<String> {
+        let mut got = Vec::new();
+        let mut hand = |evs: Vec<Event>| {
+            for e in evs {
+                got.push(e.get_str(f::MESSAGE).unwrap_or("").to_string());
+            }
+        };
+        while fo.poll(&mut hand).expect("poll") {}
+        got
+    }
+
+    #[test]
+    fn partial_lines_wait_for_their_newline_and_positions_resume() {
+        let d = dir("partial");
+        let log = d.join("a.log");
+        let pos = d.join("positions.json");
+        let mut fo = Follower::new(
+            std::slice::from_ref(&log),
+            Positions::load(&pos).expect("positions"),
+            2,
+        );
+        assert!(drain(&mut fo).is_empty(), "waits for a missing file");
+        append(
+            &log,
+            "<13>Nov 29 01:00:00 h app: one\n<13>Nov 29 01:00:01 h app: tw",
+        );
+        assert_eq!(drain(&mut fo), vec!["one"]);
+        append(&log, "o\n<13>Nov 29 01:00:02 h app: three\n");
+        assert_eq!(drain(&mut fo), vec!["two", "three"]);
+        fo.finish(&mut |_| {}).expect("finish");
+        let saved = Positions::load(&pos).expect("positions").get(&log);
+        let len = std::fs::metadata(&log).expect("meta").len();
+        assert_eq!(saved.map(|p| p.offset), Some(len));
+
+        append(&log, "<13>Nov 29 01:00:03 h app: four\n");
+        let mut again = Follower::new(
+            std::slice::from_ref(&log),
+            Positions::load(&pos).expect("positions"),
+            2,
+        );
+        assert_eq!(drain(&mut again), vec!["four"]);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn rename_and_copytruncate_read_the_old_then_the_new() {
+        let d = dir("rotate");
+        let log = d.join("a.log");
+        let mut fo = Follower::new(
+            std::slice::from_ref(&log),
+            Positions::load(&d.join("p.json")).expect("positions"),
+            100,
+        );
+        append(&log, "<13>Nov 29 01:00:00 h app: 1\n");
+        assert_eq!(drain(&mut fo), vec!["1"]);
+        std::fs::rename(&log, d.join("a.log.1")).expect("rename");
+        append(&d.join("a.log.1"), "<13>Nov 29 01:00:00 h app: 2\n");
+        append(&log, "<13>Nov 29 01:00:00 h app: 3\n");
+        assert_eq!(drain(&mut fo), vec!["2", "3"]);
+        // Truncated and written again to the same length: seen by its content.
+        std::fs::write(&log, "<13>Nov 29 01:00:00 h app: 4\n").expect("truncate");
+        assert_eq!(drain(&mut fo), vec!["4"]);
+        std::fs::write(&log, "").expect("truncate");
+        append(
+            &log,
+            "<13>Nov 29 01:00:00 h app: 5\n<13>Nov 29 01:00:00 h app: 6\n",
+        );
+        assert_eq!(drain(&mut fo), vec!["5", "6"]);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn auditd_records_are_assembled_and_flushed_at_the_end() {
+        let d = dir("audit");
+        let log = d.join("audit.log");
+        append(
+            &log,
+            "type=SYSCALL msg=audit(1700000000.100:42): arch=c000003e syscall=59 success=yes exe=\"/usr/bin/id\" key=\"exec\"\n\
+             type=EXECVE msg=audit(1700000000.100:42): argc=1 a0=\"id\"\n",
+        );
+        let mut fo = Follower::new(
+            std::slice::from_ref(&log),
+            Positions::load(&d.join("p.json")).expect("positions"),
+            100,
+        );
+        let mut events = Vec::new();
+        let mut hand = |evs: Vec<Event>| events.extend(evs);
+        while fo.poll(&mut hand).expect("poll") {}
+        fo.finish(&mut hand).expect("finish");
+        assert_eq!(events.len(), 1, "one event per audit serial");
+        let exe = crate::event::intern("exe");
+        assert_eq!(events[0].get_str(exe), Some("/usr/bin/id"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_corrupt_positions_file_is_an_error_that_says_what_to_do() {
+        let d = dir("corrupt");
+        let p = d.join("positions.json");
+        std::fs::write(&p, "{not json").expect("write");
+        let e = Positions::load(&p).err().expect("an error");
+        assert!(e.to_string().contains("remove it"), "{e}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
