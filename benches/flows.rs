@@ -312,21 +312,34 @@ fn main() {
             env!("CARGO_MANIFEST_DIR")
         ),
     ]);
-    if let Some(r) = timed(&[
-        vigil,
-        "replay",
-        "--speed",
-        "max",
-        "--quiet",
-        "--max-flows",
-        "2000000",
-        conc_s,
-    ]) {
-        let per_flow = r.max_rss_kb as f64 * 1024.0 / flows as f64;
-        println!(
-            "memory: {flows} concurrent flows, peak RSS {:.1} MB = {per_flow:.0} bytes per flow (goal: at most 250); baseline on a tiny capture {:.1} MB",
-            r.max_rss_kb as f64 / 1024.0,
-            base.map(|b| b.max_rss_kb as f64 / 1024.0).unwrap_or(0.0)
-        );
+    // Twice: as shipped (the bundled rules see every flow, and their correlations keep state),
+    // and flow tracking alone (an empty rule folder).
+    let no_rules = dir.join("no-rules");
+    let _ = std::fs::create_dir_all(&no_rules);
+    let no_rules_s = no_rules.to_str().unwrap_or_default();
+    let runs: [(&str, Vec<&str>); 2] = [
+        ("with the bundled rules", vec![]),
+        ("flow tracking only", vec!["--rules", no_rules_s]),
+    ];
+    for (what, extra) in runs {
+        let mut cmd = vec![
+            vigil,
+            "replay",
+            "--speed",
+            "max",
+            "--quiet",
+            "--max-flows",
+            "2000000",
+        ];
+        cmd.extend(extra);
+        cmd.push(conc_s);
+        if let Some(r) = timed(&cmd) {
+            let per_flow = r.max_rss_kb as f64 * 1024.0 / flows as f64;
+            println!(
+                "memory ({what}): {flows} concurrent flows, peak RSS {:.1} MB = {per_flow:.0} bytes per flow (goal: at most 250); baseline on a tiny capture {:.1} MB",
+                r.max_rss_kb as f64 / 1024.0,
+                base.as_ref().map(|b| b.max_rss_kb as f64 / 1024.0).unwrap_or(0.0)
+            );
+        }
     }
 }

@@ -37,6 +37,10 @@ pub struct Config {
     pub tenants: Option<PathBuf>,
     /// Rule files and folders.
     pub rules: Vec<PathBuf>,
+    /// Folders of indicator lists (`NAME.txt` binds the placeholder `%NAME%`).
+    pub indicators: Vec<PathBuf>,
+    /// Suppression for rules without their own block: window and group-by fields.
+    pub suppression: Option<crate::rules::SuppressionSpec>,
     pub pipeline: PipelineConfig,
     /// Batches of events from network sources waiting for the pipeline; past it they drop.
     pub ingest_queue: usize,
@@ -173,6 +177,8 @@ impl Default for Config {
             },
             tenants: None,
             rules: Vec::new(),
+            indicators: Vec::new(),
+            suppression: None,
             pipeline: PipelineConfig::default(),
             ingest_queue: 256,
             output: OutputConfig {
@@ -242,6 +248,9 @@ struct RawTenants {
 #[serde(deny_unknown_fields, default)]
 struct RawRules {
     paths: Option<Vec<Spanned<String>>>,
+    indicators: Option<Vec<Spanned<String>>>,
+    suppress_window: Option<Spanned<String>>,
+    suppress_by: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -514,6 +523,29 @@ impl Config {
                 .iter()
                 .map(|p| c.existing("[rules] paths", p, "rules path"))
                 .collect();
+        }
+        if let Some(dirs) = &raw.rules.indicators {
+            self.indicators = dirs
+                .iter()
+                .map(|p| c.existing("[rules] indicators", p, "indicator folder"))
+                .collect();
+        }
+        if let Some(w) = &raw.rules.suppress_window {
+            match crate::rules::parse_timespan(w.get_ref()) {
+                Some(window_ns) => {
+                    self.suppression = Some(crate::rules::SuppressionSpec {
+                        window_ns,
+                        group_by: raw.rules.suppress_by.clone().unwrap_or_default(),
+                    })
+                }
+                None => c.at(
+                    &w.span(),
+                    format!(
+                        "[rules] suppress_window: `{}` is not a duration like 30s, 10m, 1h",
+                        w.get_ref()
+                    ),
+                ),
+            }
         }
         // [flow]
         let f = &raw.flow;

@@ -12,7 +12,7 @@ use vigil::enrich::Tenants;
 use vigil::output::jsonl::{JsonLines, Print};
 use vigil::pipeline::Rules;
 use vigil::replay::{Replay, ReplayError, Speed};
-use vigil::rules::{LoadOptions, RuleSet};
+use vigil::rules::{LoadOptions, RuleSet, SuppressionSpec};
 
 #[derive(Parser)]
 #[command(
@@ -52,17 +52,26 @@ enum RulesCmd {
     Check {
         /// Rule files or folders (default: the bundled rule pack).
         paths: Vec<PathBuf>,
+        /// Folder of indicator lists (`NAME.txt` binds `%NAME%`); repeatable.
+        #[arg(long, value_name = "DIR")]
+        indicators: Vec<PathBuf>,
     },
     /// Run the test events shipped beside rules (`NAME.tests.yml`).
     Test {
         /// Rule files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Folder of indicator lists (`NAME.txt` binds `%NAME%`); repeatable.
+        #[arg(long, value_name = "DIR")]
+        indicators: Vec<PathBuf>,
     },
     /// List rules: id, kind, level, logsource, title.
     List {
         /// Rule files or folders (default: the bundled rule pack).
         paths: Vec<PathBuf>,
+        /// Folder of indicator lists (`NAME.txt` binds `%NAME%`); repeatable.
+        #[arg(long, value_name = "DIR")]
+        indicators: Vec<PathBuf>,
     },
 }
 
@@ -137,6 +146,16 @@ struct ReplayArgs {
     /// Sigma rule files or folders (default: the bundled rule pack).
     #[arg(long = "rules", value_name = "PATH")]
     rules: Vec<PathBuf>,
+    /// Folder of indicator lists: `NAME.txt` binds the placeholder `%NAME%` (repeatable).
+    #[arg(long, value_name = "DIR")]
+    indicators: Vec<PathBuf>,
+    /// Collapse repeats of a rule's alert within this window (`30s`, `10m`, `1h`) for rules
+    /// without their own `suppression` block.
+    #[arg(long, value_name = "WINDOW")]
+    suppress: Option<String>,
+    /// Comma-separated fields that keep suppression groups apart (with `--suppress`).
+    #[arg(long, value_name = "FIELDS", requires = "suppress")]
+    suppress_by: Option<String>,
     /// What log inputs hold, e.g. `product=linux,service=auditd` (replaces those parts of the
     /// detected logsource; needed for generic JSON), or `any` to apply every rule to every event.
     #[arg(long, value_name = "SPEC|any")]
@@ -180,9 +199,13 @@ fn main() -> ExitCode {
 }
 
 fn rules(c: RulesCmd) -> ExitCode {
+    let with = |indicators: &[PathBuf]| LoadOptions {
+        indicator_dirs: indicators.to_vec(),
+        ..LoadOptions::default()
+    };
     let code = match c {
-        RulesCmd::Check { paths } if paths.is_empty() => {
-            match vigil::rules::bundled::load(&LoadOptions::default()) {
+        RulesCmd::Check { paths, indicators } if paths.is_empty() => {
+            match vigil::rules::bundled::load(&with(&indicators)) {
                 Ok(set) => {
                     println!("{} rules loaded (bundled)", set.len());
                     0
@@ -193,10 +216,14 @@ fn rules(c: RulesCmd) -> ExitCode {
                 }
             }
         }
-        RulesCmd::Check { paths } => vigil::rules::cli::check(&paths),
-        RulesCmd::Test { paths } => vigil::rules::cli::test(&paths),
-        RulesCmd::List { paths } if paths.is_empty() => {
-            match vigil::rules::bundled::load(&LoadOptions::default()) {
+        RulesCmd::Check { paths, indicators } => {
+            vigil::rules::cli::check_with(&paths, &with(&indicators))
+        }
+        RulesCmd::Test { paths, indicators } => {
+            vigil::rules::cli::test_with(&paths, &with(&indicators))
+        }
+        RulesCmd::List { paths, indicators } if paths.is_empty() => {
+            match vigil::rules::bundled::load(&with(&indicators)) {
                 Ok(set) => {
                     vigil::rules::cli::print_list(&set);
                     0
@@ -207,17 +234,38 @@ fn rules(c: RulesCmd) -> ExitCode {
                 }
             }
         }
-        RulesCmd::List { paths } => vigil::rules::cli::list(&paths),
+        RulesCmd::List { paths, indicators } => {
+            vigil::rules::cli::list_with(&paths, &with(&indicators))
+        }
     };
     ExitCode::from(code as u8)
 }
 
 /// The rules a replay evaluates: `--rules` paths, or the bundled pack.
-fn replay_rules(paths: &[PathBuf], any: bool) -> Result<Rules, String> {
+fn replay_rules(a: &ReplayArgs, any: bool) -> Result<Rules, String> {
+    let suppression = match &a.suppress {
+        None => None,
+        Some(w) => Some(SuppressionSpec {
+            window_ns: vigil::rules::parse_timespan(w).ok_or(format!(
+                "--suppress `{w}` is not a duration like 30s, 10m, 1h"
+            ))?,
+            group_by: a
+                .suppress_by
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(String::from)
+                .collect(),
+        }),
+    };
     let opts = LoadOptions {
         logsource_any: any,
+        indicator_dirs: a.indicators.clone(),
+        suppression,
         ..LoadOptions::default()
     };
+    let paths = &a.rules;
     let set = if paths.is_empty() {
         vigil::rules::bundled::load(&opts)
     } else {
@@ -303,8 +351,8 @@ fn certs_init(data: &std::path::Path, clients: &[String], san: &[String]) -> Exi
 }
 
 fn replay(a: ReplayArgs) -> ExitCode {
-    let mut r = Replay::new(a.files);
-    r.logsource = a.logsource;
+    let mut r = Replay::new(a.files.clone());
+    r.logsource = a.logsource.clone();
     r.speed = a.speed;
     if a.quiet {
         r.progress = false;
@@ -315,7 +363,7 @@ fn replay(a: ReplayArgs) -> ExitCode {
     r.pipeline.flow.community_id_seed = a.community_id_seed;
     r.pipeline.flow.max_flows = a.max_flows.max(1);
     let any = matches!(r.logsource, Some(vigil::logs::LogSourceSpec::Any));
-    match replay_rules(&a.rules, any) {
+    match replay_rules(&a, any) {
         Ok(rules) => r.rules = Some(rules),
         Err(e) => {
             eprintln!("vigil: {e}");

@@ -135,3 +135,49 @@ fn rules_test_and_list() {
     assert_eq!(list.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&list.stdout).lines().count() >= 4);
 }
+
+/// Placeholders bind to indicator lists from files; without the list the rule set is
+/// refused with the file to create; `--suppress` collapses repeats into one closing alert.
+#[test]
+fn indicator_lists_and_global_suppression() {
+    let dir = tempdir("indicators");
+    let rules = dir.join("rules");
+    let lists = dir.join("lists");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::create_dir_all(&lists).unwrap();
+    std::fs::write(
+        rules.join("bad.yml"),
+        "title: Flow to a listed bad host\nid: 5f0a6a1e-0000-4000-8000-0000000000c1\nlogsource:\n    category: flow\ndetection:\n    sel:\n        dst_ip|expand: '%bad_hosts%'\n    condition: sel\nlevel: high\n",
+    )
+    .unwrap();
+    std::fs::write(lists.join("bad_hosts.txt"), "# listed\n1.1.1.1\n").unwrap();
+    let pcap = corpus("pcap/suricata-verify/detection_filter-distinct-dstport/input.pcap");
+    let (r, l, p) = (
+        rules.to_str().unwrap(),
+        lists.to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    );
+
+    let refused = vigil(&["replay", "--quiet", "--rules", r, p]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("add a file bad_hosts.txt"));
+
+    let a = alerts(&[&pcap], &["--rules", r, "--indicators", l]);
+    assert_eq!(a.len(), 2, "both flows to 1.1.1.1: {a:#?}");
+    let s = alerts(
+        &[&pcap],
+        &[
+            "--rules",
+            r,
+            "--indicators",
+            l,
+            "--suppress",
+            "1h",
+            "--suppress-by",
+            "dst_ip",
+        ],
+    );
+    assert_eq!(s.len(), 2, "the first alert and the closing one: {s:#?}");
+    assert!(s[0].get("collapsed").is_none());
+    assert_eq!(s[1]["collapsed"], 2);
+}

@@ -418,7 +418,11 @@ impl<S: Sink> Sink for FlushEveryBatch<S> {
 /// SIGHUP: reloads the tenants; a file that does not load leaves the running ones in place.
 /// Loads the configured rules (watched for changes, debounced) or the bundled pack.
 fn load_rules(cfg: &Config) -> Result<(Rules, Option<Watcher>), DaemonError> {
-    let opts = LoadOptions::default();
+    let opts = LoadOptions {
+        indicator_dirs: cfg.indicators.clone(),
+        suppression: cfg.suppression.clone(),
+        ..LoadOptions::default()
+    };
     if cfg.rules.is_empty() {
         let set = bundled::load(&opts).map_err(DaemonError::Rules)?;
         eprintln!("vigil: rules: {} bundled rules loaded", set.len());

@@ -242,49 +242,7 @@ struct Document(Value);
 
 impl<'de> Deserialize<'de> for Document {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Document, D::Error> {
-        d.deserialize_any(DocumentVisitor).map(Document)
-    }
-}
-
-struct DocumentVisitor;
-
-impl<'de> Visitor<'de> for DocumentVisitor {
-    type Value = Value;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON document")
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
-        Ok(Value::Bool(b))
-    }
-    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
-        Ok(Value::Int(i))
-    }
-    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
-        Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Int))
-    }
-    fn visit_f64<E>(self, x: f64) -> Result<Value, E> {
-        Ok(Value::Float(x))
-    }
-    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::Str(s.into()))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(Document(v)) = seq.next_element()? {
-            items.push(v);
-        }
-        Ok(Value::List(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut fields = Fields::with_capacity(map.size_hint().unwrap_or(0).min(64));
-        while let Some(k) = map.next_key_seed(KeySeed)? {
-            let JsonValue(v) = map.next_value()?;
-            fields.push_key(document_key(k), v);
-        }
-        Ok(Value::Map(fields))
+        d.deserialize_any(ValueVisitor { top: true }).map(Document)
     }
 }
 
@@ -294,11 +252,16 @@ pub struct JsonValue(pub Value);
 
 impl<'de> Deserialize<'de> for JsonValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<JsonValue, D::Error> {
-        d.deserialize_any(ValueVisitor).map(JsonValue)
+        d.deserialize_any(ValueVisitor { top: false })
+            .map(JsonValue)
     }
 }
 
-struct ValueVisitor;
+/// Builds a [`Value`]; at the top of a document (`top`), object keys are renamed by
+/// [`document_key`] and array elements are documents themselves.
+struct ValueVisitor {
+    top: bool,
+}
 
 impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
@@ -328,8 +291,14 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(JsonValue(v)) = seq.next_element()? {
-            items.push(v);
+        if self.top {
+            while let Some(Document(v)) = seq.next_element()? {
+                items.push(v);
+            }
+        } else {
+            while let Some(JsonValue(v)) = seq.next_element()? {
+                items.push(v);
+            }
         }
         Ok(Value::List(items))
     }
@@ -337,7 +306,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         let mut fields = Fields::with_capacity(map.size_hint().unwrap_or(0).min(64));
         while let Some(k) = map.next_key_seed(KeySeed)? {
             let JsonValue(v) = map.next_value()?;
-            fields.push_key(k, v);
+            fields.push_key(if self.top { document_key(k) } else { k }, v);
         }
         Ok(Value::Map(fields))
     }

@@ -10,6 +10,7 @@ use compact_str::CompactString;
 
 use crate::event::{f, intern, Event, FieldId, Fields, Kind, LogSource, Timestamp, Value};
 use crate::flow::community_id::community_id;
+use crate::flow::{flag_letters, proto_name};
 use crate::logs::LogError;
 
 /// The default format (version 2), used when a file has no header line.
@@ -298,7 +299,7 @@ pub fn parse(line: &str, h: &Header) -> Result<Option<Event>, LogError> {
         fs.push(f::DST_PORT, p);
     }
     if let Some(p) = proto {
-        fs.push(f::PROTO, proto_name(p));
+        fs.push(f::PROTO, proto_name(p, false));
     }
     if let Some(b) = bytes {
         fs.push(f::BYTES_TOSERVER, b);
@@ -348,41 +349,6 @@ pub fn parse(line: &str, h: &Header) -> Result<Option<Event>, LogError> {
 
 fn port(field: &'static str, v: &str) -> Result<u16, LogError> {
     v.parse::<u16>().map_err(|_| LogError::field(field, v))
-}
-
-/// Protocol names as packet flows spell them (`flow::proto_name`).
-fn proto_name(p: u8) -> Value {
-    match p {
-        6 => Value::static_str("tcp"),
-        17 => Value::static_str("udp"),
-        1 => Value::static_str("icmp"),
-        58 => Value::static_str("icmpv6"),
-        47 => Value::static_str("gre"),
-        50 => Value::static_str("esp"),
-        132 => Value::static_str("sctp"),
-        n => Value::Str(CompactString::from(n.to_string())),
-    }
-}
-
-/// TCP flag letters as packet flows write them (`SA`, `FSPA`, ...).
-fn flag_letters(flags: u8) -> Value {
-    const L: [(u8, char); 8] = [
-        (0x01, 'F'),
-        (0x02, 'S'),
-        (0x04, 'R'),
-        (0x08, 'P'),
-        (0x10, 'A'),
-        (0x20, 'U'),
-        (0x40, 'E'),
-        (0x80, 'C'),
-    ];
-    let mut s = CompactString::default();
-    for (bit, c) in L {
-        if flags & bit != 0 {
-            s.push(c);
-        }
-    }
-    Value::Str(s)
 }
 
 #[cfg(test)]

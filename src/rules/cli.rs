@@ -31,7 +31,12 @@ pub fn check_with(paths: &[PathBuf], opts: &LoadOptions) -> i32 {
 
 /// Runs the test cases shipped beside rules (`NAME.tests.yml`). Exit code 0 when all pass.
 pub fn test(paths: &[PathBuf]) -> i32 {
-    let set = match RuleSet::load(paths, &LoadOptions::default()) {
+    test_with(paths, &LoadOptions::default())
+}
+
+/// [`test`] with load options (indicator lists, suppression).
+pub fn test_with(paths: &[PathBuf], opts: &LoadOptions) -> i32 {
+    let set = match RuleSet::load(paths, opts) {
         Ok(s) => Arc::new(s),
         Err(report) => {
             eprintln!("rules do not load; fix these first:");
@@ -77,7 +82,12 @@ pub fn test(paths: &[PathBuf]) -> i32 {
 
 /// Lists loaded rules: id, kind, level, logsource, title.
 pub fn list(paths: &[PathBuf]) -> i32 {
-    let (set, report) = RuleSet::load_lenient(paths, &LoadOptions::default());
+    list_with(paths, &LoadOptions::default())
+}
+
+/// [`list`] with load options (indicator lists).
+pub fn list_with(paths: &[PathBuf], opts: &LoadOptions) -> i32 {
+    let (set, report) = RuleSet::load_lenient(paths, opts);
     print_list(&set);
     if !report.errors.is_empty() {
         eprintln!(

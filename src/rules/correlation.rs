@@ -15,12 +15,37 @@ use super::parse::{Cmp, CorrelationType};
 use super::ruleset::CorrRule;
 use crate::event::{Event, Value};
 
+/// One member-rule match remembered by a group. Kept small and free of heap allocations in
+/// the common case: a flood of matching events costs tens of bytes each, not a string each.
 struct Hit {
     ts: i64,
     member: u16,
-    value: Option<Box<str>>,
+    /// Hash of the counted field's text (value_count, value_percentile).
+    value: Option<u64>,
     number: Option<f64>,
-    event_id: Box<str>,
+    event_id: EventRef,
+}
+
+/// An event's id: its own `event_id` field when it has one, else a stable hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventRef {
+    Hash(u64),
+    Given(Box<str>),
+}
+
+impl std::fmt::Display for EventRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventRef::Hash(h) => write!(f, "{h:016x}"),
+            EventRef::Given(s) => f.write_str(s),
+        }
+    }
+}
+
+fn text_hash(t: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    t.hash(&mut h);
+    h.finish()
 }
 
 #[derive(Default)]
@@ -30,7 +55,7 @@ struct Group {
     window_start: i64,
     newest: i64,
     hits: VecDeque<Hit>,
-    distinct: HashMap<Box<str>, u32>,
+    distinct: HashMap<u64, u32>,
     per_member: Vec<u32>,
     sum: f64,
 }
@@ -40,8 +65,8 @@ impl Group {
         if self.per_member.len() < members {
             self.per_member.resize(members, 0);
         }
-        if let Some(v) = &h.value {
-            *self.distinct.entry(v.clone()).or_insert(0) += 1;
+        if let Some(v) = h.value {
+            *self.distinct.entry(v).or_insert(0) += 1;
         }
         if let Some(c) = self.per_member.get_mut(h.member as usize) {
             *c += 1;
@@ -54,11 +79,11 @@ impl Group {
         let Some(h) = self.hits.pop_front() else {
             return;
         };
-        if let Some(v) = &h.value {
-            if let Some(c) = self.distinct.get_mut(v) {
+        if let Some(v) = h.value {
+            if let Some(c) = self.distinct.get_mut(&v) {
                 *c -= 1;
                 if *c == 0 {
-                    self.distinct.remove(v);
+                    self.distinct.remove(&v);
                 }
             }
         }
@@ -116,9 +141,9 @@ impl Group {
                 // Share (percent) of the group's hits carrying the newest hit's value: a low
                 // share means a rare value for this group.
                 let total = self.hits.len().max(1) as f64;
-                let newest = self.hits.back().and_then(|h| h.value.as_ref());
+                let newest = self.hits.back().and_then(|h| h.value);
                 let n = newest
-                    .and_then(|v| self.distinct.get(v))
+                    .and_then(|v| self.distinct.get(&v))
                     .copied()
                     .unwrap_or(0);
                 100.0 * n as f64 / total
@@ -145,18 +170,18 @@ fn holds(c: &CorrRule, x: f64) -> bool {
 }
 
 /// The id of an event: its `event_id` field, else a stable hash of (ts, rule, group).
-pub fn event_id(ev: &Event, rule: &str, group: &str) -> Box<str> {
+pub fn event_id(ev: &Event, rule: &str, group: &str) -> EventRef {
     if let Some(id) = ev.fields.get_name("event_id") {
         let mut buf = String::new();
         if let Some(t) = value_text(id, &mut buf) {
-            return t.into();
+            return EventRef::Given(t.into());
         }
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
     ev.ts.0.hash(&mut h);
     rule.hash(&mut h);
     group.hash(&mut h);
-    format!("{:016x}", h.finish()).into()
+    EventRef::Hash(h.finish())
 }
 
 /// A correlation that fired: which rule, for which group, and what it rests on.
@@ -225,7 +250,7 @@ impl CorrelationState {
                         Value::Str(s) => s.trim().parse().ok(),
                         _ => None,
                     };
-                    text = value_text(x, &mut buf).map(Box::<str>::from);
+                    text = value_text(x, &mut buf).map(text_hash);
                     true
                 });
                 (text, num)

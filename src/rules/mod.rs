@@ -24,7 +24,7 @@ mod yaml;
 
 pub use alert::{Alert, CorrelationHit};
 pub use engine::Engine;
-pub use parse::{RuleLogSource, SuppressionSpec};
+pub use parse::{parse_timespan, RuleLogSource, SuppressionSpec};
 pub use reload::{RuleStore, Watcher};
 pub use ruleset::{
     applies, parse_logsource_spec, rule_files, LoadIssue, LoadOptions, LoadReport, RuleInfo,
