@@ -276,6 +276,42 @@ fn a_followed_file_survives_rename_copytruncate_and_a_restart_without_loss_or_du
 }
 
 #[test]
+fn a_followed_auditd_log_gives_the_events_replay_gives() {
+    let dir = tempdir("logs-follow-audit");
+    let data = dir.join("data");
+    let log = dir.join("audit.log");
+    let corpus_log = corpus("logs/auditd/audit-rhel7.log");
+    let text = std::fs::read_to_string(&corpus_log).expect("read the corpus log");
+    let lines: Vec<&str> = text.lines().collect();
+    let d = Daemon::start(&data, &["--file", log.to_str().expect("utf-8 path")]);
+    // Written in two parts a few polls apart, as auditd writes: one event's records may be
+    // split between them and must still be merged.
+    let (first, second) = lines.split_at(lines.len() / 2);
+    std::fs::write(&log, first.join("\n") + "\n").expect("write the first half");
+    std::thread::sleep(Duration::from_millis(600));
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open for append");
+    f.write_all((second.join("\n") + "\n").as_bytes())
+        .expect("append the second half");
+    let want: Vec<serde_json::Value> = common::events(&[&corpus_log], &[]);
+    let t0 = Instant::now();
+    let got = loop {
+        let got: Vec<serde_json::Value> = events(&d)
+            .into_iter()
+            .filter(|e| e["logsource"]["service"] == "auditd")
+            .collect();
+        if got.len() >= want.len() || t0.elapsed() > Duration::from_secs(20) {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(got.len(), want.len(), "{}", d.stderr_text());
+    assert_eq!(got, want, "the same events as vigil replay");
+}
+
+#[test]
 fn files_wait_for_a_full_pipeline_instead_of_dropping() {
     let dir = tempdir("logs-backpressure");
     let data = dir.join("data");

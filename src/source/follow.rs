@@ -22,6 +22,8 @@ use crate::pipeline::PacketInput;
 
 /// How often files are looked at when they have nothing new.
 pub const POLL_EVERY: Duration = Duration::from_millis(200);
+/// Idle polls (2 s, the audit assembler's timeout) before open multi-line events are closed.
+const TICK_AFTER_IDLE_POLLS: u32 = 10;
 /// Longest line kept; the rest of a longer line is skipped and the line counted as an error.
 const MAX_LINE: usize = crate::logs::json::MAX_DOCUMENT;
 /// Bytes read from a file at a time.
@@ -222,10 +224,22 @@ impl Follower {
         let mut hand = |events: Vec<Event>| {
             input.push_events(events);
         };
+        let mut idle: u32 = 0;
         while !stop.load(Ordering::Relaxed) {
             match self.poll(&mut hand) {
-                Ok(true) => continue,
-                Ok(false) => self.tick(&mut hand),
+                Ok(true) => {
+                    idle = 0;
+                    continue;
+                }
+                Ok(false) => {
+                    idle = idle.wrapping_add(1);
+                    // Only once the files have been quiet for a while: records of one audit
+                    // event written a poll apart must still be merged, even in an old file
+                    // whose stamps are long past.
+                    if idle % TICK_AFTER_IDLE_POLLS == 0 {
+                        self.tick(&mut hand);
+                    }
+                }
                 Err(e) => eprintln!("vigil: files: {e}"),
             }
             std::thread::sleep(POLL_EVERY);
