@@ -167,6 +167,42 @@ fn syslog_over_tls_with_real_openssl_octet_counted_and_newline_framed() {
 }
 
 #[test]
+fn a_silent_tls_peer_holds_its_slot_only_until_the_handshake_deadline() {
+    let dir = tempdir("logs-tls-slow");
+    let cfg = dir.join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        "[sources]\nsyslog_tls = \"127.0.0.1:0\"\nsyslog_max_connections = 1\n",
+    )
+    .expect("write config");
+    let d = Daemon::start(&dir, &["--config", cfg.to_str().expect("utf-8 path")]);
+    let port = tls_port(&d);
+    // Takes the only connection slot and never starts its handshake.
+    let silent = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = Instant::now();
+    let msg = octet_counted("<13>1 2026-11-29T01:00:00Z web01 waiter - - - after the slot frees");
+    let mut client = s_client(&d, port, &[], msg.as_bytes());
+    d.wait_metric(
+        "vigil_events_total{kind=\"log\",source=\"syslog_tls\"}",
+        1.0,
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_secs(8),
+        "the second peer waited for the first one's handshake deadline"
+    );
+    assert_eq!(
+        d.metric(
+            "vigil_source_tls_handshake_errors_total{reason=\"timeout\",source=\"syslog_tls\"}"
+        ),
+        1.0
+    );
+    let _ = client.kill();
+    let _ = client.wait();
+    drop(silent);
+}
+
+#[test]
 fn syslog_over_tls_requires_a_client_certificate_when_a_client_ca_is_set() {
     let dir = tempdir("logs-tls-mtls");
     let out = vigil(&[
