@@ -60,6 +60,10 @@ pub enum FollowError {
 pub struct Position {
     pub inode: u64,
     pub offset: u64,
+    /// A hash of the bytes just before `offset`: a file that was truncated and written again,
+    /// or replaced by one that reuses the inode, while vigil was down is read from its start.
+    #[serde(default)]
+    pub mark: u64,
 }
 
 /// The positions of every followed file, by path, as kept in `DATA/positions.json`.
@@ -287,13 +291,20 @@ struct Open {
     skipping: bool,
     parser: Option<LogParser>,
     errors: u64,
-    /// The last bytes before `offset` as last read: when they read differently now, the file
-    /// was truncated and written again past where we were (a size check cannot see that).
-    mark: Vec<u8>,
+    /// A hash of the bytes before `offset` as last read: when they read differently now, the
+    /// file was truncated and written again past where we were (a size check cannot see that).
+    mark: u64,
 }
 
-/// Bytes kept in [`Open::mark`].
+/// Bytes before the offset that [`Open::mark`] covers.
 const MARK: u64 = 256;
+
+/// FNV-1a: stable across releases and platforms, unlike std's hasher, since it is saved.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
 
 impl Followed {
     fn new(path: PathBuf) -> Followed {
@@ -317,6 +328,7 @@ impl Followed {
         self.open.as_ref().map(|o| Position {
             inode: o.inode,
             offset: o.offset,
+            mark: o.mark,
         })
     }
 
@@ -360,7 +372,7 @@ impl Followed {
             open.end_of_file(&self.path, out);
             open.offset = 0;
             open.skipping = false;
-            open.mark.clear();
+            open.mark = fnv1a(&[]);
             if open.file.seek(SeekFrom::Start(0)).is_err() {
                 self.open = None;
             }
@@ -414,7 +426,7 @@ impl Followed {
             skipping: false,
             parser: None,
             errors: 0,
-            mark: Vec::new(),
+            mark: fnv1a(&[]),
         };
         if let Err(e) = open.resume(pos) {
             self.say(format!("cannot seek: {e}; trying again"));
@@ -454,24 +466,32 @@ impl Open {
         Ok(Some(format))
     }
 
-    /// Starts at `pos` when it names this file and is not past its end (the file was not
-    /// truncated meanwhile); at the start otherwise.
+    /// Starts at `pos` when it names this file as it was (same inode, not shorter, the same
+    /// bytes before the offset); at the start otherwise.
     fn resume(&mut self, pos: Option<Position>) -> std::io::Result<()> {
         let len = self.file.metadata()?.len();
         self.offset = match pos {
-            Some(p) if p.inode == self.inode && p.offset <= len => p.offset,
+            Some(p) if p.inode == self.inode && p.offset <= len => {
+                self.offset = p.offset;
+                // Saved before marks existed (0): trust inode and length alone.
+                if p.mark == 0 || self.mark_now()? == p.mark {
+                    p.offset
+                } else {
+                    0
+                }
+            }
             _ => 0,
         };
         self.file.seek(SeekFrom::Start(self.offset))?;
-        self.mark = self.bytes_before_offset()?;
+        self.mark = self.mark_now()?;
         Ok(())
     }
 
-    fn bytes_before_offset(&self) -> std::io::Result<Vec<u8>> {
+    fn mark_now(&self) -> std::io::Result<u64> {
         let start = self.offset.saturating_sub(MARK);
         let mut b = vec![0u8; (self.offset - start) as usize];
         self.file.read_exact_at(&mut b, start)?;
-        Ok(b)
+        Ok(fnv1a(&b))
     }
 
     /// Whether the file was truncated since it was last read: it is shorter than what was
@@ -480,7 +500,7 @@ impl Open {
         let read_to = self.offset + self.partial.len() as u64;
         match self.file.metadata() {
             Ok(m) if m.len() < read_to => true,
-            Ok(_) => self.bytes_before_offset().map_or(true, |b| b != self.mark),
+            Ok(_) => self.mark_now().map_or(true, |m| m != self.mark),
             Err(_) => false,
         }
     }
@@ -499,7 +519,7 @@ impl Open {
             self.take(path, &chunk[..n], out);
         }
         if total > 0 {
-            self.mark = self.bytes_before_offset()?;
+            self.mark = self.mark_now()?;
         }
         Ok(total)
     }
@@ -701,6 +721,32 @@ mod tests {
         assert_eq!(events.len(), 1, "one event per audit serial");
         let exe = crate::event::intern("exe");
         assert_eq!(events[0].get_str(exe), Some("/usr/bin/id"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_file_rewritten_while_stopped_is_read_from_its_start() {
+        let d = dir("rewritten");
+        let log = d.join("a.log");
+        let pos = d.join("positions.json");
+        let follower = || {
+            Follower::new(
+                std::slice::from_ref(&log),
+                Positions::load(&pos).expect("positions"),
+                10,
+            )
+        };
+        append(&log, "<13>Nov 29 01:00:00 h app: old-1\n");
+        let mut fo = follower();
+        assert_eq!(drain(&mut fo), vec!["old-1"]);
+        fo.finish(&mut |_| {}).expect("finish");
+        // Same inode, longer than the saved offset, other content.
+        std::fs::write(
+            &log,
+            "<13>Nov 29 01:00:00 h app: new-1\n<13>Nov 29 01:00:00 h app: new-2\n",
+        )
+        .expect("rewrite");
+        assert_eq!(drain(&mut follower()), vec!["new-1", "new-2"]);
         let _ = std::fs::remove_dir_all(&d);
     }
 
