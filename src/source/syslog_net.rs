@@ -324,7 +324,7 @@ impl Framer {
             data = &data[n..];
         }
         if self.skip_line {
-            match data.iter().position(|b| *b == b'\n') {
+            match memchr::memchr(b'\n', data) {
                 Some(i) => {
                     self.skip_line = false;
                     data = &data[i + 1..];
@@ -359,7 +359,7 @@ impl Framer {
                 Count::NeedMore => break,
                 Count::NotCounted => {}
             }
-            match rest.iter().position(|b| *b == b'\n') {
+            match memchr::memchr(b'\n', rest) {
                 Some(i) => {
                     if i > self.max {
                         out(Err(FrameError::TooLong));
