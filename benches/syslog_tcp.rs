@@ -214,7 +214,10 @@ fn start_vigil(dir: &Path, rules: &Path, batch: usize) -> Daemon {
     std::fs::write(
         &config,
         format!(
-            "[pipeline]\nworkers = 1\nbatch = {batch}\nqueue = 64\ningest_queue = 4096\n\n[output]\njsonl = \"{}\"\nevents = false\n",
+            "[pipeline]\nbatch = {batch}\n{}\n[output]\njsonl = \"{}\"\nevents = false\n",
+            std::env::var("VIGIL_BENCH_INGEST_QUEUE")
+                .map(|q| format!("ingest_queue = {q}\n"))
+                .unwrap_or_default(),
             dir.join("alerts.jsonl").display()
         ),
     )

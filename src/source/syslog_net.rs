@@ -22,6 +22,9 @@ static PEER_IP: LazyLock<FieldId> = LazyLock::new(|| intern("peer_ip"));
 /// Reads one TCP connection takes in a row before it flushes and yields to the runtime.
 const MAX_READS_PER_WAKE: usize = 64;
 
+/// How long a TCP connection waits before looking again at a backlogged ingest queue.
+const BACKLOG_PAUSE: Duration = Duration::from_millis(1);
+
 /// How long open TCP connections may go on delivering after shutdown began.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
@@ -227,6 +230,10 @@ impl Connection {
         let mut chunk = vec![0u8; 256 * 1024];
         let mut deadline: Option<tokio::time::Instant> = None;
         loop {
+            // Backpressure: leave the bytes in the socket while the pipeline catches up.
+            while self.out.backlogged() && deadline.is_none() && !shutdown.is_fired() {
+                tokio::time::sleep(BACKLOG_PAUSE).await;
+            }
             let n = match deadline {
                 None => tokio::select! {
                     r = stream.read(&mut chunk) => r,
