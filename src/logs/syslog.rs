@@ -191,7 +191,7 @@ fn nil(s: &str) -> Option<&str> {
 
 fn parse_5424(s: &str, now: Timestamp) -> Result<Event, LogError> {
     let mut parts = s.splitn(6, ' ');
-    let mut next = |what| parts.next().ok_or_else(|| LogError::Header5424(what));
+    let mut next = |what| parts.next().ok_or(LogError::Header5424(what));
     let stamp = next("timestamp")?;
     let host = next("hostname")?;
     let app = next("app-name")?;
@@ -199,7 +199,7 @@ fn parse_5424(s: &str, now: Timestamp) -> Result<Event, LogError> {
     let msgid = next("msgid")?;
     let rest = parts
         .next()
-        .ok_or_else(|| LogError::Header5424("structured data"))?;
+        .ok_or(LogError::Header5424("structured data"))?;
     let ts = match nil(stamp) {
         None => now,
         Some(t) => parse_rfc3339(t).ok_or_else(|| LogError::Timestamp(t.into()))?,
