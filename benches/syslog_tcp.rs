@@ -5,6 +5,9 @@
 //! `cargo bench --bench syslog_tcp` writes `target/bench/syslog-5424.log` (env
 //! `VIGIL_BENCH_LINES`, default 2,000,000), then prints lines/s (wall and per CPU second),
 //! peak RSS, alerts and drops for both. A run in which vigil dropped events is invalid.
+//! Other knobs: `VIGIL_BENCH_CPUS=1` runs the daemon under `taskset -c 1` (one core),
+//! `VIGIL_BENCH_RSIGMA=0` skips rsigma, `VIGIL_BENCH_BATCH` and `VIGIL_BENCH_INGEST_QUEUE` set
+//! the daemon's `[pipeline]` batch and ingest queue.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream};
