@@ -12,7 +12,7 @@ use compact_str::CompactString;
 use hashbrown::HashMap;
 
 use super::prefix::PrefixTable;
-use crate::event::{f, FieldId, Fields, Value};
+use crate::event::{f, FieldId, Fields, Key, Value};
 
 pub use file::TenantsError;
 
@@ -190,6 +190,12 @@ impl Tenants {
     ///   otherwise (peered traffic in either tenant's VNI is no mismatch; the policy verdict
     ///   judges it). An unknown VNI sets neither.
     pub fn enrich(&self, fields: &mut Fields) {
+        // Most log events carry neither address nor VNI: one scan says so, instead of five.
+        let relevant =
+            |k: &Key| matches!(k, Key::Id(id) if [f::SRC_IP, f::DST_IP, f::VNI].contains(id));
+        if !fields.iter().any(|(k, _)| relevant(k)) {
+            return;
+        }
         let vni_tenant = fields
             .get(f::VNI)
             .and_then(Value::as_int)

@@ -157,12 +157,18 @@ fn priority(s: &str) -> Result<(Option<u8>, &str), LogError> {
 
 /// The event a syslog line becomes, before its fields.
 fn event(ts: Timestamp, program: Option<&str>) -> Event {
-    Event::new(
+    Event {
         ts,
-        Kind::Log,
-        LogSource::product_service("linux", service_of(program)),
-    )
+        kind: Kind::Log,
+        logsource: LogSource::product_service("linux", service_of(program)),
+        // Room for what a line carries (header, message, priority, the listener's peer and
+        // the kernel's extras) without growing, and not much more: queued events add up.
+        fields: Fields::with_capacity(SYSLOG_FIELDS),
+    }
 }
+
+/// Fields a syslog event usually ends up with; see [`event`].
+const SYSLOG_FIELDS: usize = 12;
 
 /// The Sigma service of a program: its name, lower case, without a path (`CRON` → `cron`,
 /// `/usr/sbin/sshd` → `sshd`); `syslog` when there is none.

@@ -220,6 +220,12 @@ impl Automaton {
     }
 
     fn mark(&self, hay: &str, cand: &mut [u64]) {
+        // Most strings contain no literal at all: the plain search (which stops at the first
+        // match and may skip ahead with the automaton's prefilter) says so faster than the
+        // overlapping one, which then only runs on the few that do.
+        if !self.ac.is_match(hay) {
+            return;
+        }
         for m in self.ac.find_overlapping_iter(hay) {
             if let Some(rs) = self.rules.get(m.pattern().as_usize()) {
                 for &r in rs.iter() {

@@ -1,6 +1,7 @@
 //! What every network source of the daemon shares: the [`Source`] trait, the handle through
 //! which it hands events to the pipeline ([`EventSender`]), and the shutdown signal. Sources
-//! never block on a full pipeline: a full ingest queue drops the batch and counts it.
+//! never block on a full pipeline: a full ingest queue drops the batch and counts it. Sources
+//! whose peers can be made to wait (TCP) pause reading while the queue is half full.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -128,6 +129,15 @@ impl EventSender {
         if self.pending.len() >= self.batch {
             self.flush();
         }
+    }
+
+    /// Whether the ingest queue is more than half full. A source that can make its peer wait
+    /// (TCP, through its receive window) checks this before reading more, so that a fast
+    /// sender slows down instead of losing messages and the backlog stays bounded.
+    pub fn backlogged(&self) -> bool {
+        self.tx
+            .capacity()
+            .is_some_and(|cap| self.tx.len() * 2 >= cap)
     }
 
     /// Counts `n` events this source had to drop before they became events.

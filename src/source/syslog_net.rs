@@ -20,6 +20,15 @@ use crate::source::ingest::{BoxFuture, EventSender, Shutdown, Source};
 /// The address a message came from, as a field (the message's own `host` may differ).
 static PEER_IP: LazyLock<FieldId> = LazyLock::new(|| intern("peer_ip"));
 
+/// Reads one TCP connection takes in a row before it flushes and yields to the runtime.
+const MAX_READS_PER_WAKE: usize = 64;
+
+/// How long a TCP connection waits before looking again at a backlogged ingest queue.
+const BACKLOG_PAUSE: Duration = Duration::from_millis(1);
+/// The longest a TCP reader holds off for the pipeline; past it, it reads again and a full
+/// queue drops and counts, so a stalled pipeline never blocks the socket reader forever.
+const MAX_BACKLOG_WAIT: Duration = Duration::from_secs(2);
+
 /// How long open TCP connections may go on delivering after shutdown began.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
@@ -27,7 +36,12 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// `peer_ip`. A message that does not parse still becomes an event (its text in `message`,
 /// stamped at arrival) and is counted in `vigil_parse_errors_total`.
 pub fn line_to_event(line: &[u8], ts: Timestamp, peer: SocketAddr) -> Event {
-    let text = String::from_utf8_lossy(trim_line(line));
+    let line = trim_line(line);
+    // Valid UTF-8 is the rule; checking it first is faster than the lossy decoder.
+    let text = match std::str::from_utf8(line) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(line),
+    };
     let (mut ev, err) = crate::logs::syslog::parse_or_raw(&text, ts);
     if err.is_some() {
         metrics::PARSE_ERRORS
@@ -237,9 +251,19 @@ impl Connection {
     ) {
         let gauge = metrics::CONNECTIONS.with_label_values(&[listener]);
         gauge.inc();
-        let mut chunk = vec![0u8; 16 * 1024];
+        // Big reads amortise the wakeups; what one read brings is batched whole.
+        let mut chunk = vec![0u8; 256 * 1024];
         let mut deadline: Option<tokio::time::Instant> = None;
         loop {
+            // Backpressure: leave the bytes in the socket while the pipeline catches up.
+            let held_since = std::time::Instant::now();
+            while self.out.backlogged()
+                && deadline.is_none()
+                && !shutdown.is_fired()
+                && held_since.elapsed() < MAX_BACKLOG_WAIT
+            {
+                tokio::time::sleep(BACKLOG_PAUSE).await;
+            }
             let n = match deadline {
                 None => tokio::select! {
                     r = stream.read(&mut chunk) => r,
@@ -258,28 +282,36 @@ impl Connection {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     self.take(n, &chunk);
+                    // A busy sender has more waiting already: keep filling batches, and hand
+                    // a partial one on only when the socket is momentarily empty. Bounded, so
+                    // that a sender that never pauses still lets shutdown be seen.
+                    for _ in 0..MAX_READS_PER_WAKE {
+                        match stream.try_read(&mut chunk) {
+                            Ok(n) if n > 0 => self.take(n, &chunk),
+                            _ => break,
+                        }
+                    }
                     self.out.flush();
                 }
             }
         }
-        let (peer, out) = (self.peer, &mut self.out);
-        self.framer.finish(&mut |frame| emit(frame, peer, out));
+        let (peer, out, ts) = (self.peer, &mut self.out, Timestamp::now());
+        self.framer.finish(&mut |frame| emit(frame, ts, peer, out));
         self.out.flush();
         gauge.dec();
     }
 
+    /// Frames what one read brought; its messages share one arrival stamp.
     fn take(&mut self, n: usize, chunk: &[u8]) {
-        let (peer, out) = (self.peer, &mut self.out);
+        let (peer, out, ts) = (self.peer, &mut self.out, Timestamp::now());
         self.framer
-            .feed(&chunk[..n], &mut |frame| emit(frame, peer, out));
+            .feed(&chunk[..n], &mut |frame| emit(frame, ts, peer, out));
     }
 }
 
-fn emit(frame: Result<&[u8], FrameError>, peer: SocketAddr, out: &mut EventSender) {
+fn emit(frame: Result<&[u8], FrameError>, ts: Timestamp, peer: SocketAddr, out: &mut EventSender) {
     match frame {
-        Ok(line) if !trim_line(line).is_empty() => {
-            out.push(line_to_event(line, Timestamp::now(), peer))
-        }
+        Ok(line) if !trim_line(line).is_empty() => out.push(line_to_event(line, ts, peer)),
         Ok(_) => {}
         Err(FrameError::TooLong) => out.dropped("too_long", 1),
     }
@@ -329,7 +361,7 @@ impl Framer {
             data = &data[n..];
         }
         if self.skip_line {
-            match data.iter().position(|b| *b == b'\n') {
+            match memchr::memchr(b'\n', data) {
                 Some(i) => {
                     self.skip_line = false;
                     data = &data[i + 1..];
@@ -364,7 +396,7 @@ impl Framer {
                 Count::NeedMore => break,
                 Count::NotCounted => {}
             }
-            match rest.iter().position(|b| *b == b'\n') {
+            match memchr::memchr(b'\n', rest) {
                 Some(i) => {
                     if i > self.max {
                         out(Err(FrameError::TooLong));
