@@ -286,8 +286,10 @@ impl Connection {
                     // a partial one on only when the socket is momentarily empty. Bounded, so
                     // that a sender that never pauses still lets shutdown be seen.
                     for _ in 0..MAX_READS_PER_WAKE {
-                        match stream.try_read(&mut chunk) {
-                            Ok(n) if n > 0 => self.take(n, &chunk),
+                        // A zero timeout polls the read once: data already there, or stop.
+                        // (Plain TCP and TLS streams alike; `read` is cancel-safe.)
+                        match tokio::time::timeout(Duration::ZERO, stream.read(&mut chunk)).await {
+                            Ok(Ok(n)) if n > 0 => self.take(n, &chunk),
                             _ => break,
                         }
                     }
