@@ -181,3 +181,22 @@ fn indicator_lists_and_global_suppression() {
     assert!(s[0].get("collapsed").is_none());
     assert_eq!(s[1]["collapsed"], 2);
 }
+
+/// SigmaHQ's `service: syslog` rules apply to syslog lines whose own service is the sending
+/// program (`named` here): every syslog line also answers to `service: syslog`.
+#[test]
+fn sigmahq_syslog_service_rules_apply_to_program_lines() {
+    let dir = tempdir("syslog-service");
+    let log = dir.join("named.log");
+    std::fs::write(
+        &log,
+        "<30>1 2026-11-28T10:00:00Z ns1 named 812 - - client 10.1.2.3#5353: zone transfer denied AXFR from 10.9.9.9\n\
+         <30>1 2026-11-28T10:00:01Z ns1 cron 900 - - (root) CMD (run-parts /etc/cron.hourly)\n",
+    )
+    .unwrap();
+    let rules = corpus("sigma/rules/linux/builtin/syslog");
+    let a = alerts(&[&log], &["--rules", rules.to_str().unwrap()]);
+    assert_eq!(a.len(), 1, "{a:#?}");
+    assert_eq!(a[0]["rule"]["title"], "Suspicious Named Error");
+    assert_eq!(a[0]["event"]["logsource"]["service"], "named");
+}

@@ -24,7 +24,7 @@ const PUBLISH_EVERY: u64 = 4096;
 pub struct Engine {
     rules: Arc<RuleSet>,
     /// Views of the logsources seen recently; events of a few kinds interleave in a batch.
-    views: Vec<(LogSource, Arc<View>)>,
+    views: Vec<(LogSource, &'static [&'static str], Arc<View>)>,
     cand: Vec<u64>,
     /// Rules that matched the current event (reused buffer).
     matched: Vec<u32>,
@@ -122,20 +122,21 @@ impl Engine {
     }
 
     /// Index in `self.views` of the view for `ls`, building it on first sight.
-    fn view_for(&mut self, ls: &LogSource) -> usize {
+    /// The view for an event: its logsource and the services it also answers to.
+    fn view_for(&mut self, ls: &LogSource, aliases: &'static [&'static str]) -> usize {
         let any = self.rules.opts.logsource_any;
         if let Some(i) = self
             .views
             .iter()
-            .position(|(cached, _)| any || cached == ls)
+            .position(|(cached, a, _)| any || (cached == ls && *a == aliases))
         {
             return i;
         }
-        let v = self.rules.view(ls);
+        let v = self.rules.view(ls, aliases);
         if self.views.len() >= VIEW_CACHE {
             self.views.remove(0);
         }
-        self.views.push((ls.clone(), v));
+        self.views.push((ls.clone(), aliases, v));
         self.views.len() - 1
     }
 
@@ -211,8 +212,8 @@ impl Engine {
             }
             self.next_sweep = ev.ts.0.saturating_add(SWEEP_NS);
         }
-        let vi = self.view_for(&ev.logsource);
-        let Some((_, view)) = self.views.get(vi) else {
+        let vi = self.view_for(&ev.logsource, crate::logs::service_aliases(ev));
+        let Some((_, _, view)) = self.views.get(vi) else {
             return;
         };
         let mut cand = std::mem::take(&mut self.cand);

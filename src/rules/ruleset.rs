@@ -164,10 +164,12 @@ pub(crate) struct View {
     pub prefilter: Prefilter,
 }
 
+/// Category, product, service, and the service aliases the events answer to.
 type LsKey = (
     Option<CompactString>,
     Option<CompactString>,
     Option<CompactString>,
+    Vec<CompactString>,
 );
 
 /// A compiled rule set: immutable once built; share it with `Arc` and swap it whole.
@@ -437,22 +439,31 @@ impl RuleSet {
     /// Builds (and caches) the prefilter for events of logsource `ls` now, so that the first
     /// such event does not pay for it (about half a second for the whole SigmaHQ tree).
     pub fn warm(&self, ls: &LogSource) {
-        let _ = self.view(ls);
+        let _ = self.view(ls, &[]);
     }
 
     /// For events of logsource `ls`: how many detection rules apply, and how many of those the
     /// literal prefilter cannot screen (they are evaluated for every event).
     pub fn prefilter_stats(&self, ls: &LogSource) -> (usize, usize) {
-        let v = self.view(ls);
+        let v = self.view(ls, &[]);
         (v.rules.len(), v.prefilter.unfiltered)
     }
 
     /// The rules that apply to events of logsource `ls`, with their prefilter (built once).
-    pub(crate) fn view(&self, ls: &LogSource) -> Arc<View> {
+    /// `aliases` are further services the events answer to (`logs::service_aliases`: every
+    /// syslog line is also `service: syslog`), so that SigmaHQ's syslog and auth rules apply
+    /// to lines whose own service is the program's name.
+    pub(crate) fn view(&self, ls: &LogSource, aliases: &[&str]) -> Arc<View> {
         let key: LsKey = if self.opts.logsource_any {
-            (None, None, None)
+            (None, None, None, Vec::new())
         } else {
-            (ls.category.clone(), ls.product.clone(), ls.service.clone())
+            let aliases = aliases.iter().map(|a| CompactString::from(*a)).collect();
+            (
+                ls.category.clone(),
+                ls.product.clone(),
+                ls.service.clone(),
+                aliases,
+            )
         };
         let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = views.get(&key) {
@@ -460,7 +471,16 @@ impl RuleSet {
         }
         let rules: Vec<u32> = (0..self.detections.len() as u32)
             .filter(|&i| {
-                self.opts.logsource_any || applies(&self.detections[i as usize].info.logsource, ls)
+                let rule = &self.detections[i as usize].info.logsource;
+                self.opts.logsource_any
+                    || applies(rule, ls)
+                    || aliases.iter().any(|a| {
+                        let alias = LogSource {
+                            service: Some(CompactString::from(*a)),
+                            ..ls.clone()
+                        };
+                        applies(rule, &alias)
+                    })
             })
             .collect();
         let dets: Vec<&CDetection> = rules
