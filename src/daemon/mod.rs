@@ -33,7 +33,7 @@ use crate::source::live::{self, CaptureConfig, CaptureError};
 use crate::source::netflow::listener::NetflowUdp;
 use crate::source::netflow::{DecoderConfig, FlowExportDecoder};
 use crate::source::syslog_net::{SyslogTcp, SyslogUdp};
-use crate::source::syslog_tls::SyslogTls;
+use crate::source::syslog_tls;
 
 use self::readiness::Readiness;
 use self::tenants::LiveTenants;
@@ -351,7 +351,7 @@ async fn bind_sources(
         // The API's certificate (made above when none is configured); its own client CA.
         let (cert, key) = server_cert(cfg)?;
         let tls = server_config(&cert, &key, s.syslog_tls_client_ca.as_deref())?;
-        let t = SyslogTls::bind(addr, tls, s.syslog_max_message, s.syslog_max_connections)
+        let t = syslog_tls::bind(addr, tls, s.syslog_max_message, s.syslog_max_connections)
             .await
             .map_err(bind_err("syslog_tls", addr))?;
         out.push(Box::new(t));

@@ -9,9 +9,10 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 use crate::event::{intern, Event, FieldId, Timestamp};
 use crate::metrics;
@@ -134,9 +135,11 @@ impl Source for SyslogUdp {
     }
 }
 
-/// Syslog over TCP.
+/// Syslog over a TCP stream: plain, or TLS when built by `syslog_tls::bind` (RFC 5425). One
+/// accept loop serves both; only the first step of a connection, the handshake, differs.
 pub struct SyslogTcp {
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     max_message: usize,
     connections: Arc<Semaphore>,
 }
@@ -147,8 +150,18 @@ impl SyslogTcp {
         max_message: usize,
         max_connections: usize,
     ) -> std::io::Result<SyslogTcp> {
+        SyslogTcp::bind_with(addr, None, max_message, max_connections).await
+    }
+
+    pub(crate) async fn bind_with(
+        addr: SocketAddr,
+        tls: Option<TlsAcceptor>,
+        max_message: usize,
+        max_connections: usize,
+    ) -> std::io::Result<SyslogTcp> {
         Ok(SyslogTcp {
             listener: TcpListener::bind(addr).await?,
+            tls,
             max_message,
             connections: Arc::new(Semaphore::new(max_connections.max(1))),
         })
@@ -156,6 +169,41 @@ impl SyslogTcp {
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    fn listener_name(&self) -> &'static str {
+        if self.tls.is_some() {
+            "syslog_tls"
+        } else {
+            "syslog_tcp"
+        }
+    }
+
+    /// One connection: the TLS handshake when there is one, then the framed stream.
+    fn spawn(
+        &self,
+        conns: &mut JoinSet<()>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        out: &EventSender,
+        shutdown: &Shutdown,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
+        let (name, tls, max) = (self.listener_name(), self.tls.clone(), self.max_message);
+        let (out, mut sd) = (out.fork(), shutdown.clone());
+        conns.spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => read_stream(name, tcp, out, max, peer, sd).await,
+                Some(acceptor) => {
+                    if let Some(stream) =
+                        crate::source::syslog_tls::handshake(&acceptor, tcp, &mut sd).await
+                    {
+                        read_stream(name, stream, out, max, peer, sd).await;
+                    }
+                }
+            }
+        });
     }
 
     async fn serve(self, out: EventSender, mut shutdown: Shutdown) {
@@ -170,41 +218,36 @@ impl SyslogTcp {
                 _ = shutdown.wait() => break,
             };
             tokio::select! {
-                r = self.listener.accept() => {
-                    if let Ok((stream, peer)) = r {
-                        let conn = Connection::new(out.fork(), self.max_message, peer);
-                        let sd = shutdown.clone();
-                        conns.spawn(async move {
-                            let _permit = permit;
-                            conn.read("syslog_tcp", stream, sd).await;
-                        });
-                    }
-                }
+                r = self.listener.accept() => match r {
+                    Ok((tcp, peer)) => self.spawn(&mut conns, tcp, peer, &out, &shutdown, Some(permit)),
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                },
                 _ = shutdown.wait() => break,
             }
             // Reap finished connections so the set does not grow.
             while conns.try_join_next().is_some() {}
         }
         // Peers that connected just before shutdown still get read.
-        while let Ok(Ok((stream, peer))) =
+        while let Ok(Ok((tcp, peer))) =
             tokio::time::timeout(Duration::from_millis(20), self.listener.accept()).await
         {
-            let conn = Connection::new(out.fork(), self.max_message, peer);
-            let sd = shutdown.clone();
-            conns.spawn(async move { conn.read("syslog_tcp", stream, sd).await });
+            self.spawn(&mut conns, tcp, peer, &out, &shutdown, None);
         }
+        // Open connections read what their peers already sent, for a bounded time.
         while conns.join_next().await.is_some() {}
     }
 }
 
 impl Source for SyslogTcp {
     fn name(&self) -> &'static str {
-        "syslog_tcp"
+        self.listener_name()
     }
     fn describe(&self) -> String {
+        let proto = if self.tls.is_some() { "tls" } else { "tcp" };
         match self.local_addr() {
-            Ok(a) => format!("tcp {a}"),
-            Err(_) => "tcp".into(),
+            Ok(a) => format!("{proto} {a}"),
+            Err(_) => proto.into(),
         }
     }
     fn run(self: Box<Self>, out: EventSender, shutdown: Shutdown) -> BoxFuture {
