@@ -8,10 +8,11 @@
 mod auditd_events;
 #[path = "support/fast_json.rs"]
 mod fast_json;
+#[path = "support/rsigma.rs"]
+mod rsigma;
 
 use std::io::{BufRead, BufReader, BufWriter};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -173,77 +174,6 @@ fn run_vigil(rules: &Path, events: &Path) -> Figures {
     }
 }
 
-struct Peer {
-    matches: u64,
-    secs: f64,
-    cpu_secs: f64,
-    peak_kb: u64,
-}
-
-fn run_rsigma(rules: &Path, events: &Path) -> Option<Peer> {
-    let bin = which("rsigma")?;
-    let time_out = std::env::temp_dir().join("vigil-rsigma-time.txt");
-    let start = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M %U %S")
-        .arg("-o")
-        .arg(&time_out)
-        .arg("taskset")
-        .arg("-c")
-        .arg("0")
-        .arg(bin)
-        .args(["engine", "eval", "-r"])
-        .arg(rules)
-        .arg("-e")
-        .arg(format!("@{}", events.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .ok()?;
-    let secs = start.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // "Processed N events, M matches." (older releases: "M detection matches, ...")
-    let stats = stderr.lines().find(|l| l.starts_with("Processed "));
-    let matches = stats
-        .and_then(|l| {
-            l.split(", ")
-                .find(|p| p.contains("matches"))
-                .and_then(|p| p.split_whitespace().next())
-                .and_then(|x| x.parse().ok())
-        })
-        .unwrap_or_else(|| {
-            out.stdout
-                .split(|b| *b == b'\n')
-                .filter(|l| !l.is_empty())
-                .count() as u64
-        });
-    let timing = std::fs::read_to_string(&time_out).unwrap_or_default();
-    let f: Vec<f64> = timing
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let peak_kb = f.first().copied().unwrap_or(0.0) as u64;
-    let cpu_secs = f.get(1).copied().unwrap_or(0.0) + f.get(2).copied().unwrap_or(0.0);
-    Some(Peer {
-        matches,
-        secs,
-        cpu_secs,
-        peak_kb,
-    })
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
 struct Pass {
     label: &'static str,
     rules: PathBuf,
@@ -269,7 +199,7 @@ fn report(p: &Pass, events_file: &Path, parsed: &[Event], with_peer: bool) {
     if !with_peer {
         return;
     }
-    match run_rsigma(&p.rules, events_file) {
+    match rsigma::run(&p.rules, events_file, &[], Some("0")) {
         Some(r) => {
             let cpu_rate = v.events as f64 / r.cpu_secs.max(0.01);
             let wall_rate = v.events as f64 / r.secs;

@@ -9,9 +9,11 @@
 //! `VIGIL_BENCH_RSIGMA=0` skips rsigma, `VIGIL_BENCH_BATCH` and `VIGIL_BENCH_INGEST_QUEUE` set
 //! the daemon's `[pipeline]` batch and ingest queue.
 
+#[path = "support/rsigma.rs"]
+mod rsigma;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -359,73 +361,6 @@ fn run_vigil(log: &Path, rules: &Path, n: u64) -> Figures {
     }
 }
 
-struct Peer {
-    matches: u64,
-    secs: f64,
-    cpu_secs: f64,
-    peak_kb: u64,
-    processed: u64,
-}
-
-fn run_rsigma(log: &Path, rules: &Path) -> Option<Peer> {
-    let bin = which("rsigma")?;
-    let time_out = std::env::temp_dir().join("vigil-rsigma-syslog-time.txt");
-    let start = Instant::now();
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%M %U %S", "-o"])
-        .arg(&time_out)
-        .arg(bin)
-        .args(["engine", "eval", "--input-format", "syslog", "-r"])
-        .arg(rules)
-        .arg("-e")
-        .arg(format!("@{}", log.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .ok()?;
-    let secs = start.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // "Processed N events, M matches."
-    let stats = stderr.lines().find(|l| l.starts_with("Processed "));
-    let number_before = |word: &str| {
-        stats.and_then(|l| {
-            l.split(", ")
-                .find(|p| p.contains(word))
-                .and_then(|p| p.split_whitespace().find_map(|x| x.parse().ok()))
-        })
-    };
-    let matches = number_before("matches").unwrap_or_else(|| {
-        out.stdout
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .count() as u64
-    });
-    let processed = number_before("events").unwrap_or(0);
-    let timing = std::fs::read_to_string(&time_out).unwrap_or_default();
-    let f: Vec<f64> = timing
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    Some(Peer {
-        matches,
-        secs,
-        cpu_secs: f.get(1).copied().unwrap_or(0.0) + f.get(2).copied().unwrap_or(0.0),
-        peak_kb: f.first().copied().unwrap_or(0.0) as u64,
-        processed,
-    })
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; nothing else to parse.
     let n: u64 = std::env::var("VIGIL_BENCH_LINES")
@@ -451,7 +386,7 @@ fn main() {
     let peer = if std::env::var("VIGIL_BENCH_RSIGMA").as_deref() == Ok("0") {
         None
     } else {
-        run_rsigma(&log, &rules)
+        rsigma::run(&rules, &log, &["--input-format", "syslog"], None)
     };
 
     let mib = |kb: u64| kb as f64 / 1024.0;
