@@ -11,6 +11,7 @@ pub mod decode;
 pub mod enrich;
 pub mod event;
 pub mod flow;
+pub mod incident;
 pub mod logs;
 pub mod metrics;
 pub mod output;

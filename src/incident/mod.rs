@@ -1,0 +1,231 @@
+//! Alerts become incidents; incidents and alerts are kept in the store.
+//!
+//! This module is the only one that opens sled. Everything else sees the [`Store`] trait:
+//! the daemon's pipeline appends alerts through it, the API reads and updates through it
+//! (always with a [`Scope`], so tenant isolation is enforced where data is read), and the
+//! outputs and the live stream follow its [`Notice`]s.
+//!
+//! Ordering contract: `append_alerts` returns only once the records are durable (flushed),
+//! and notices for them are published only after that, so anything shown by the API or the
+//! stream survives `kill -9`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::rules::Alert;
+
+/// Severity, ordered; parsed from a rule's `level` (Sigma: informational low medium high
+/// critical). Unknown levels count as informational.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "informational" | "info" => Level::Informational,
+            "low" => Level::Low,
+            "medium" => Level::Medium,
+            "high" => Level::High,
+            "critical" => Level::Critical,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Informational => "informational",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Incident lifecycle. A new alert on a resolved incident within its window reopens it
+/// (status `open` again, with a `reopened` history entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+/// What a reader may see: everything, or one tenant's data only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Tenant(String),
+}
+
+/// A stored alert: DESIGN.md's alert JSON with `id` and `incident_id` filled in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    /// Monotonic sequence number, the stream's event id (`Last-Event-ID`).
+    pub seq: u64,
+    /// `a-` + seq in fixed-width hex; what the API shows as `id`.
+    pub id: String,
+    /// Event time in Unix milliseconds.
+    pub ts_ms: i64,
+    pub tenant: Option<String>,
+    pub rule_id: String,
+    pub level: Level,
+    pub tags: Vec<String>,
+    pub incident_id: String,
+    /// The alert JSON, as written to the JSON-lines output (with `id` and `incident_id`).
+    pub json: serde_json::Value,
+}
+
+/// One change to an incident.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Wall-clock Unix milliseconds of the change.
+    pub at_ms: i64,
+    /// Who made it: `vigil` for the daemon, else the token's subject.
+    pub actor: String,
+    /// `opened`, `alert`, `acknowledged`, `resolved`, `reopened`, `assigned`, `note`,
+    /// `severity`.
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// `i-` + a sequence number in fixed-width hex.
+    pub id: String,
+    pub tenant: Option<String>,
+    /// What the alerts are about: the source address, the correlation group or the host.
+    pub entity: String,
+    /// The title of the first alert's rule.
+    pub title: String,
+    pub status: Status,
+    /// The highest level of its alerts.
+    pub severity: Level,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub alert_count: u64,
+    pub rules: Vec<String>,
+    pub tags: Vec<String>,
+    pub assignee: Option<String>,
+    pub notes: Vec<Change>,
+    pub history: Vec<Change>,
+}
+
+/// List filters of the API (`since`, `tenant`, `level`, `rule`, `tag`, `status`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filter {
+    /// Unix milliseconds, inclusive.
+    pub since_ms: Option<i64>,
+    pub tenant: Option<String>,
+    /// At least this level.
+    pub level: Option<Level>,
+    pub rule: Option<String>,
+    pub tag: Option<String>,
+    /// Incidents only.
+    pub status: Option<Status>,
+}
+
+/// One page of a list, newest first. `next` is an opaque cursor for the following page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// What an operator does to an incident.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Acknowledge,
+    Resolve,
+    Reopen,
+    Assign(String),
+    Note(String),
+}
+
+/// Published after a change is durable: to the live stream and to the outputs.
+#[derive(Clone, Debug)]
+pub enum Notice {
+    Alert(std::sync::Arc<AlertRecord>),
+    Incident(std::sync::Arc<Incident>),
+}
+
+/// Figures for metrics and `/api/v1/posture`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StoreStats {
+    pub alerts: u64,
+    pub incidents: u64,
+    /// Open or acknowledged incidents by (tenant or "", severity).
+    pub open: Vec<(String, Level, u64)>,
+    pub size_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {message}")]
+    Open { path: String, message: String },
+    #[error("store: {0}")]
+    Io(String),
+    #[error("bad cursor")]
+    BadCursor,
+    #[error("incident {0}: {1}")]
+    Conflict(String, String),
+}
+
+/// The store, shared by the pipeline (writer), the API and the outputs (readers).
+pub trait Store: Send + Sync {
+    /// Groups the alerts into incidents, stores both, flushes, fills in `alert.incident_id`,
+    /// then publishes notices. Returns the stored records in input order.
+    fn append_alerts(&self, alerts: &mut [Alert]) -> Result<Vec<AlertRecord>, StoreError>;
+    fn alerts(
+        &self,
+        scope: &Scope,
+        filter: &Filter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<AlertRecord>, StoreError>;
+    /// Alerts with `seq > after`, oldest first, at most `limit` (the stream's resume).
+    fn alerts_after(
+        &self,
+        scope: &Scope,
+        filter: &Filter,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError>;
+    fn incidents(
+        &self,
+        scope: &Scope,
+        filter: &Filter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Incident>, StoreError>;
+    /// `None` when it does not exist or is outside `scope`.
+    fn incident(&self, scope: &Scope, id: &str) -> Result<Option<Incident>, StoreError>;
+    /// Applies `action` durably and publishes the change; `None` as for [`Store::incident`].
+    fn update_incident(
+        &self,
+        scope: &Scope,
+        id: &str,
+        action: Action,
+        actor: &str,
+    ) -> Result<Option<Incident>, StoreError>;
+    /// A receiver of every notice published from now on.
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Notice>;
+    fn stats(&self) -> StoreStats;
+    /// Flushes everything written so far.
+    fn flush(&self) -> Result<(), StoreError>;
+}
