@@ -9,6 +9,8 @@
 //! and notices for them are published only after that, so anything shown by the API or the
 //! stream survives `kill -9`.
 
+pub mod posture;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
