@@ -300,8 +300,12 @@ impl Tenants {
     }
 }
 
+/// An address field: typed by the decoders, or text in JSON logs (`"src_ip": "10.1.0.5"`).
 fn ip_field(fields: &Fields, id: FieldId) -> Option<IpAddr> {
-    fields.get(id).and_then(Value::as_ip)
+    match fields.get(id)? {
+        Value::Str(s) => s.parse().ok(),
+        v => v.as_ip(),
+    }
 }
 
 /// The destination port that `allow` and shared service `ports` are checked against: ports
@@ -463,6 +467,17 @@ infrastructure:
         assert_eq!(fields.get(f::SRC_TENANT), None);
         assert_eq!(fields.get(f::TENANT_POLICY), None);
         assert_eq!(fields.get(f::VNI_TENANT), None);
+    }
+
+    #[test]
+    fn addresses_as_text_in_json_logs_are_enriched_too() {
+        let mut fields = Fields::new();
+        fields.push(f::SRC_IP, "10.1.4.20");
+        fields.push(f::DST_IP, "not an address");
+        let e = enriched(fields);
+        assert_eq!(str_of(&e, f::SRC_TENANT), Some("acme"));
+        assert_eq!(e.get(f::DST_TENANT), None);
+        assert_eq!(e.get(f::DST_ZONE), None);
     }
 
     #[test]
