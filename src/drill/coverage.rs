@@ -99,7 +99,7 @@ impl Coverage {
     pub fn table(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
-        let _ = writeln!(out, "{:<12} {:>5}  rules", "technique", "rules");
+        let _ = writeln!(out, "{:<12} {:>5}  titles", "technique", "rules");
         for (tech, r) in &self.techniques {
             let _ = writeln!(
                 out,
@@ -166,10 +166,10 @@ impl Coverage {
             "sorting": 3,
             "hideDisabled": false,
             "techniques": techniques,
-            "gradient": {"colors": ["#ffe766", "#8ec843"], "minValue": 1, "maxValue": max},
+            // White for no rule, up to full green for the best-covered technique.
+            "gradient": {"colors": ["#ffffff", "#8ec843"], "minValue": 0, "maxValue": max},
             "legendItems": [
-                {"label": "covered by 1 rule", "color": "#ffe766"},
-                {"label": format!("covered by {max} rules"), "color": "#8ec843"},
+                {"label": format!("named by {max} rule(s), the most in this set"), "color": "#8ec843"},
             ],
             "showTacticRowBackground": false,
             "selectTechniquesAcrossTactics": true,
