@@ -271,20 +271,24 @@ fn rules(c: RulesCmd) -> ExitCode {
 
 /// `vigil rules coverage`: the tables on stdout, the Navigator layer to `navigator`.
 fn coverage(paths: &[PathBuf], opts: &LoadOptions, navigator: Option<&std::path::Path>) -> i32 {
-    let loaded = if paths.is_empty() {
-        vigil::rules::bundled::load(opts)
-    } else {
-        RuleSet::load(paths, opts)
-    };
-    let set = match loaded {
-        Ok(s) => s,
-        Err(report) => {
-            eprint!("{report}");
-            return 1;
+    // Like `rules list`: the rules that load are counted, problems make the exit code 1.
+    let (set, problems) = if paths.is_empty() {
+        match vigil::rules::bundled::load(opts) {
+            Ok(s) => (s, 0),
+            Err(report) => {
+                eprint!("{report}");
+                return 1;
+            }
         }
+    } else {
+        let (set, report) = RuleSet::load_lenient(paths, opts);
+        (set, report.errors.len())
     };
     let cov = Coverage::of(&set);
     print!("{}", cov.table());
+    if problems > 0 {
+        eprintln!("{problems} problem(s); run `vigil rules check` for details");
+    }
     if let Some(file) = navigator {
         let name = if paths.is_empty() {
             "vigil rules (bundled)".to_string()
@@ -309,7 +313,7 @@ fn coverage(paths: &[PathBuf], opts: &LoadOptions, navigator: Option<&std::path:
         }
         eprintln!("vigil: wrote {}", file.display());
     }
-    0
+    i32::from(problems > 0)
 }
 
 /// The rules a replay evaluates: `--rules` paths, or the bundled pack.

@@ -418,7 +418,7 @@ fn coverage_counts_rules_in_a_folder() {
         "lateral_movement           2",
         "impact                     1",
         "discovery                  0",
-        "4 rules, 3 with ATT&CK tags, 3 techniques, 2/14 tactics",
+        "4 rules, 3 with ATT&CK tags, 3 techniques, 2/16 tactics",
     ] {
         assert!(lines.contains(&want), "no line {want:?} in:\n{table}");
     }

@@ -2,6 +2,9 @@
 //! (`attack.t1110`, `attack.t1110.001`), shared by drill reports and rule coverage.
 
 /// The enterprise tactics as Sigma tags name them, in the kill-chain order ATT&CK shows.
+/// ATT&CK v18 split Defense Evasion into Stealth and Defense Impairment (SigmaHQ's rules now
+/// carry `attack.stealth` and `attack.defense-impairment`); all three are kept so that older
+/// rules count too.
 pub const TACTICS: &[&str] = &[
     "reconnaissance",
     "resource_development",
@@ -10,6 +13,8 @@ pub const TACTICS: &[&str] = &[
     "persistence",
     "privilege_escalation",
     "defense_evasion",
+    "stealth",
+    "defense_impairment",
     "credential_access",
     "discovery",
     "lateral_movement",
@@ -70,6 +75,11 @@ mod tests {
             tactic("ATTACK.Credential-Access"),
             Some("credential_access")
         );
+        assert_eq!(
+            tactic("attack.defense-impairment"),
+            Some("defense_impairment")
+        );
+        assert_eq!(tactic("attack.stealth"), Some("stealth"));
         assert_eq!(tactic("attack.t1110"), None);
         assert_eq!(tactic("cloud.vm_escape"), None);
         assert_eq!(technique("attack.t1110"), Some("T1110".into()));

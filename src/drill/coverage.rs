@@ -157,7 +157,7 @@ impl Coverage {
             .collect();
         json!({
             "name": name,
-            "versions": {"attack": "16", "navigator": "5.1.0", "layer": "4.5"},
+            "versions": {"attack": "18", "navigator": "5.2.0", "layer": "4.5"},
             "domain": "enterprise-attack",
             "description": format!(
                 "ATT&CK techniques named by {} of {} vigil rules; score = number of rules",
@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(tactic("discovery"), 2);
         assert_eq!(tactic("lateral_movement"), 1);
         assert_eq!(tactic("impact"), 0);
-        assert_eq!(cov.tactics.len(), 14);
+        assert_eq!(cov.tactics.len(), 16);
         let table = cov.table();
         assert!(
             table.lines().any(|l| l == "T1110.001        2  A; B"),
@@ -272,7 +272,7 @@ mod tests {
             "{table}"
         );
         assert!(
-            table.ends_with("5 rules, 4 with ATT&CK tags, 3 techniques, 3/14 tactics\n"),
+            table.ends_with("5 rules, 4 with ATT&CK tags, 3 techniques, 3/16 tactics\n"),
             "{table}"
         );
     }
