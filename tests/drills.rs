@@ -178,17 +178,22 @@ fn drill_over_corpus_met_missed_and_noise() {
     }
 }
 
-/// A window's start is the reference; inputs are relative to the drill file; `--fail-on-miss`
+/// A window's start is the reference; inputs and tenants are relative to the drill file; `--fail-on-miss`
 /// turns a miss into exit 1; `.md` and `.json` report names write one file each.
 #[test]
 fn window_relative_inputs_and_fail_on_miss() {
     let dir = tempdir("drill-window");
     std::fs::create_dir_all(dir.join("caps")).unwrap();
     std::fs::copy(corpus(FTP), dir.join("caps/ftp.pcap")).unwrap();
+    std::fs::write(
+        dir.join("caps/tenants.yaml"),
+        "tenants:\n  - id: acme\n    cidrs: [192.168.56.0/24]\n",
+    )
+    .unwrap();
     let drill = dir.join("window.yaml");
     std::fs::write(
         &drill,
-        "name: window\ninputs: [caps/ftp.pcap]\nexpect:\n  - tags: [attack.t1110.001]\n    within: {start: \"2014-01-14T17:38:00Z\", end: \"2014-01-14T17:39:00Z\"}\n  - name: too early\n    tags: [attack.t1110.001]\n    within: {start: \"2014-01-14T17:37:00Z\", end: \"2014-01-14T17:38:00Z\"}\n",
+        "name: window\ntenants: caps/tenants.yaml\ninputs: [caps/ftp.pcap]\nexpect:\n  - tags: [attack.t1110.001]\n    within: {start: \"2014-01-14T17:38:00Z\", end: \"2014-01-14T17:39:00Z\"}\n  - name: too early\n    tags: [attack.t1110.001]\n    within: {start: \"2014-01-14T17:37:00Z\", end: \"2014-01-14T17:38:00Z\"}\n",
     )
     .unwrap();
     let json = dir.join("out.json");
@@ -213,6 +218,9 @@ fn window_relative_inputs_and_fail_on_miss() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The drill's tenants file (relative to it) enriches the replay.
+    let alert: Value = serde_json::from_slice(&out.stdout).expect("one alert");
+    assert_eq!(alert["tenant"], "acme");
     let j = read_json(&json);
     let met = &j["expectations"][0];
     assert_eq!(met["name"], "attack.t1110.001");
