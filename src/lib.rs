@@ -8,6 +8,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod decode;
+pub mod drill;
 pub mod enrich;
 pub mod event;
 pub mod flow;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use vigil::config::{Config, Overrides};
+use vigil::drill::{Collect, Coverage, Drill, Fired};
 use vigil::enrich::Tenants;
 use vigil::output::jsonl::{JsonLines, Print};
 use vigil::pipeline::Rules;
@@ -72,6 +73,17 @@ enum RulesCmd {
         /// Folder of indicator lists (`NAME.txt` binds `%NAME%`); repeatable.
         #[arg(long, value_name = "DIR")]
         indicators: Vec<PathBuf>,
+    },
+    /// ATT&CK coverage: rules per technique and per tactic (from `attack.*` tags).
+    Coverage {
+        /// Rule files or folders (default: the bundled rule pack).
+        paths: Vec<PathBuf>,
+        /// Folder of indicator lists (`NAME.txt` binds `%NAME%`); repeatable.
+        #[arg(long, value_name = "DIR")]
+        indicators: Vec<PathBuf>,
+        /// Also write an ATT&CK Navigator layer (JSON, layer format 4.5) to this file.
+        #[arg(long, value_name = "FILE")]
+        navigator: Option<PathBuf>,
     },
 }
 
@@ -138,8 +150,19 @@ enum CertsCmd {
 struct ReplayArgs {
     /// Inputs, read in order: captures (pcap, pcapng) or logs (syslog, raw auditd, JSON lines
     /// or documents, AWS VPC flow logs, libvirt/QEMU logs), detected from content; `-` is stdin.
-    #[arg(required = true)]
+    /// With `--drill`, read after the drill's own inputs.
+    #[arg(required_unless_present = "drill")]
     files: Vec<PathBuf>,
+    /// A drill file (YAML): what the replay should detect; scored into `--report`.
+    #[arg(long, value_name = "FILE", requires = "report")]
+    drill: Option<PathBuf>,
+    /// Where the drill report goes: `R.json` (JSON only), `R.md` (Markdown only), or any other
+    /// name R for both `R.md` and `R.json`.
+    #[arg(long, value_name = "FILE", requires = "drill")]
+    report: Option<PathBuf>,
+    /// Exit 1 when the drill missed an expectation (for CI).
+    #[arg(long, requires = "drill")]
+    fail_on_miss: bool,
     /// Print the normalized events as JSON lines instead of alerts.
     #[arg(long)]
     events: bool,
@@ -237,8 +260,60 @@ fn rules(c: RulesCmd) -> ExitCode {
         RulesCmd::List { paths, indicators } => {
             vigil::rules::cli::list_with(&paths, &with(&indicators))
         }
+        RulesCmd::Coverage {
+            paths,
+            indicators,
+            navigator,
+        } => coverage(&paths, &with(&indicators), navigator.as_deref()),
     };
     ExitCode::from(code as u8)
+}
+
+/// `vigil rules coverage`: the tables on stdout, the Navigator layer to `navigator`.
+fn coverage(paths: &[PathBuf], opts: &LoadOptions, navigator: Option<&std::path::Path>) -> i32 {
+    // Like `rules list`: the rules that load are counted, problems make the exit code 1.
+    let (set, problems) = if paths.is_empty() {
+        match vigil::rules::bundled::load(opts) {
+            Ok(s) => (s, 0),
+            Err(report) => {
+                eprint!("{report}");
+                return 1;
+            }
+        }
+    } else {
+        let (set, report) = RuleSet::load_lenient(paths, opts);
+        (set, report.errors.len())
+    };
+    let cov = Coverage::of(&set);
+    print!("{}", cov.table());
+    if problems > 0 {
+        eprintln!("{problems} problem(s); run `vigil rules check` for details");
+    }
+    if let Some(file) = navigator {
+        let name = if paths.is_empty() {
+            "vigil rules (bundled)".to_string()
+        } else {
+            format!(
+                "vigil rules ({})",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let layer = cov.navigator(&name);
+        let text = serde_json::to_string_pretty(&layer).unwrap_or_default();
+        if let Err(e) = std::fs::write(file, text + "\n") {
+            eprintln!(
+                "vigil: {}: cannot write the Navigator layer: {e}",
+                file.display()
+            );
+            return 2;
+        }
+        eprintln!("vigil: wrote {}", file.display());
+    }
+    i32::from(problems > 0)
 }
 
 /// The rules a replay evaluates: `--rules` paths, or the bundled pack.
@@ -351,7 +426,25 @@ fn certs_init(data: &std::path::Path, clients: &[String], san: &[String]) -> Exi
 }
 
 fn replay(a: ReplayArgs) -> ExitCode {
-    let mut r = Replay::new(a.files.clone());
+    let drill = match a.drill.as_deref().map(Drill::load).transpose() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("vigil: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // A drill's inputs come first, then the command line's.
+    let mut files: Vec<PathBuf> = drill.iter().flat_map(|d| d.inputs.clone()).collect();
+    files.extend(a.files.iter().cloned());
+    if files.is_empty() {
+        eprintln!("vigil: nothing to replay: the drill names no `inputs` and no FILE was given");
+        return ExitCode::from(2);
+    }
+    let tenants = a
+        .tenants
+        .clone()
+        .or_else(|| drill.as_ref().and_then(|d| d.tenants.clone()));
+    let mut r = Replay::new(files.clone());
     r.logsource = a.logsource.clone();
     r.speed = a.speed;
     if a.quiet {
@@ -370,7 +463,7 @@ fn replay(a: ReplayArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let enricher: vigil::pipeline::Enricher = match &a.tenants {
+    let enricher: vigil::pipeline::Enricher = match &tenants {
         None => {
             let none = Tenants::default();
             Arc::new(move |ev: &mut vigil::event::Event| none.enrich(&mut ev.fields))
@@ -390,7 +483,14 @@ fn replay(a: ReplayArgs) -> ExitCode {
     };
     let sink = JsonLines::new(BufWriter::with_capacity(1 << 16, std::io::stdout()), print);
     let tally = sink.tally.clone();
-    match r.run(enricher, Box::new(sink)) {
+    let (sink, fired): (Box<dyn vigil::pipeline::Sink>, _) = match drill {
+        Some(_) => {
+            let (c, fired) = Collect::new(Box::new(sink));
+            (Box::new(c), Some(fired))
+        }
+        None => (Box::new(sink), None),
+    };
+    match r.run(enricher, sink) {
         Ok(s) => {
             let events = tally.events.load(std::sync::atomic::Ordering::Relaxed);
             let flows = tally.flows.load(std::sync::atomic::Ordering::Relaxed);
@@ -420,7 +520,12 @@ fn replay(a: ReplayArgs) -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
-            ExitCode::SUCCESS
+            match (&drill, fired, &a.report) {
+                (Some(d), Some(fired), Some(report)) => {
+                    drill_report(d, &files, &fired, s.first_ts, report, a.fail_on_miss)
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
         Err(ReplayError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             ExitCode::SUCCESS
@@ -429,5 +534,45 @@ fn replay(a: ReplayArgs) -> ExitCode {
             eprintln!("vigil: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Scores a drill's replay, writes the report and says the outcome on stderr.
+fn drill_report(
+    drill: &Drill,
+    files: &[PathBuf],
+    fired: &std::sync::Mutex<Vec<Fired>>,
+    first_event: Option<vigil::event::Timestamp>,
+    report: &std::path::Path,
+    fail_on_miss: bool,
+) -> ExitCode {
+    let inputs: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let scored = match fired.lock() {
+        Ok(fired) => vigil::drill::score(drill, &inputs, &fired, first_event),
+        Err(_) => {
+            eprintln!("vigil: the drill's alert list is poisoned");
+            return ExitCode::from(2);
+        }
+    };
+    let written = match vigil::drill::render::write(&scored, report) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("vigil: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let missed = scored.missed_names();
+    let mut line = format!("vigil drill {}: {}", scored.drill, scored.summary);
+    if !missed.is_empty() {
+        line.push_str(&format!("; missed: {}", missed.join("; ")));
+    }
+    eprintln!("{line}");
+    for w in written {
+        eprintln!("vigil drill {}: report {}", scored.drill, w.display());
+    }
+    if fail_on_miss && !missed.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }

@@ -68,6 +68,9 @@ pub struct Summary {
     pub log_lines: u64,
     pub log_events: u64,
     pub parse_errors: u64,
+    /// Time of the first packet or log event read, in input order (a drill's start when its
+    /// expectations give no window).
+    pub first_ts: Option<Timestamp>,
 }
 
 pub struct Replay {
@@ -182,6 +185,7 @@ impl Replay {
         loop {
             let more = reader.next_batch(&mut events, batch)?;
             if let Some(first) = events.first() {
+                summary.first_ts.get_or_insert(first.ts);
                 pace.wait(first.ts, input);
             }
             summary.log_events += events.len() as u64;
@@ -215,6 +219,7 @@ impl Replay {
             summary.packets += 1;
             summary.bytes += frame.wire_len as u64;
             input.count_frame(frame.wire_len);
+            summary.first_ts.get_or_insert(frame.ts);
             pace.wait(frame.ts, input);
             let Some(link) = frame.link else {
                 summary.decode_errors += 1;
