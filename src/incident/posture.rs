@@ -12,24 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{Incident, Level, Status};
-
-/// The tactics of ATT&CK enterprise, as Sigma tags name them (`attack.<tactic>`).
-pub const TACTICS: [&str; 14] = [
-    "reconnaissance",
-    "resource_development",
-    "initial_access",
-    "execution",
-    "persistence",
-    "privilege_escalation",
-    "defense_evasion",
-    "credential_access",
-    "discovery",
-    "lateral_movement",
-    "collection",
-    "command_and_control",
-    "exfiltration",
-    "impact",
-];
+use crate::drill::attack::tactic;
 
 /// Weight of an open incident of this severity.
 pub fn weight(level: Level) -> f64 {
@@ -40,21 +23,6 @@ pub fn weight(level: Level) -> f64 {
         Level::High => 7.0,
         Level::Critical => 15.0,
     }
-}
-
-/// The tactic a tag names, if it names one (`attack.lateral_movement` -> `lateral_movement`;
-/// `attack.lateral-movement` is accepted too).
-pub fn tactic(tag: &str) -> Option<&'static str> {
-    let t = tag.strip_prefix("attack.")?;
-    TACTICS
-        .iter()
-        .find(|k| {
-            k.len() == t.len()
-                && k.bytes()
-                    .zip(t.bytes())
-                    .all(|(a, b)| a == b.to_ascii_lowercase() || (a == b'_' && b == b'-'))
-        })
-        .copied()
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -218,13 +186,5 @@ mod tests {
             detail: None,
         });
         assert_eq!(compute(&[old], now, 24.0).tenants[0].risk, 7.0);
-    }
-
-    #[test]
-    fn tactic_tags() {
-        assert_eq!(tactic("attack.lateral_movement"), Some("lateral_movement"));
-        assert_eq!(tactic("attack.Lateral-Movement"), Some("lateral_movement"));
-        assert_eq!(tactic("attack.t1021"), None);
-        assert_eq!(tactic("cloud.vm_escape"), None);
     }
 }
