@@ -228,28 +228,67 @@ pub static TENANT_RISK_SCORE: LazyLock<GaugeVec> = LazyLock::new(|| {
 });
 
 /// Most distinct tenant label values the metrics carry; further tenants are counted as
-/// `other`. Tenants come from the tenants file, so this is a guard, not a limit in practice.
+/// `other`.
 pub const MAX_TENANT_LABELS: usize = 256;
 
-static TENANT_LABELS: LazyLock<Mutex<HashSet<String>>> =
-    LazyLock::new(|| Mutex::new(HashSet::new()));
+/// Which tenant ids may be label values: those of the tenants file once the daemon has told
+/// ([`set_tenants`]), else the first [`MAX_TENANT_LABELS`] seen. A tenant id can come from
+/// the input (a JSON log with its own `src_tenant` field), so neither list trusts it blindly.
+#[derive(Default)]
+struct TenantLabels {
+    known: Option<HashSet<String>>,
+    seen: HashSet<String>,
+}
 
-/// The `tenant` label value for a tenant: its id, `none` without one, or `other` once
-/// [`MAX_TENANT_LABELS`] distinct tenants have been seen. Every metric with a tenant label
-/// goes through this, so that their values agree and their number stays bounded.
+impl TenantLabels {
+    fn label<'a>(&mut self, tenant: Option<&'a str>) -> &'a str {
+        let Some(t) = tenant else {
+            return "none";
+        };
+        if let Some(known) = &self.known {
+            return if known.contains(t) { t } else { "other" };
+        }
+        if self.seen.contains(t) {
+            return t;
+        }
+        if self.seen.len() < MAX_TENANT_LABELS {
+            self.seen.insert(t.to_string());
+            return t;
+        }
+        "other"
+    }
+
+    fn set<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
+        let known = ids
+            .into_iter()
+            .take(MAX_TENANT_LABELS)
+            .map(str::to_string)
+            .collect();
+        self.known = Some(known);
+    }
+}
+
+static TENANT_LABELS: LazyLock<Mutex<TenantLabels>> =
+    LazyLock::new(|| Mutex::new(TenantLabels::default()));
+
+/// The `tenant` label value for a tenant: its id, `none` without one, or `other` for a
+/// tenant outside the tenants file (see [`set_tenants`]) or past [`MAX_TENANT_LABELS`].
+/// Every metric with a tenant label goes through this, so that their values agree and their
+/// number stays bounded.
 pub fn tenant_label(tenant: Option<&str>) -> &str {
-    let Some(t) = tenant else {
-        return "none";
-    };
-    let mut seen = TENANT_LABELS.lock().unwrap_or_else(|e| e.into_inner());
-    if seen.contains(t) {
-        return t;
-    }
-    if seen.len() < MAX_TENANT_LABELS {
-        seen.insert(t.to_string());
-        return t;
-    }
-    "other"
+    TENANT_LABELS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .label(tenant)
+}
+
+/// The tenants of the tenants file, at start and after each reload: from then on only these
+/// ids are label values, any other tenant is `other`.
+pub fn set_tenants<'a>(ids: impl IntoIterator<Item = &'a str>) {
+    TENANT_LABELS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .set(ids);
 }
 
 /// The ATT&CK Enterprise tactics, as Sigma tags name them (`attack.<tactic>`).
@@ -448,20 +487,32 @@ mod tests {
 
     #[test]
     fn tenant_labels_are_capped() {
-        assert_eq!(tenant_label(None), "none");
-        assert_eq!(tenant_label(Some("acme")), "acme");
+        let mut l = TenantLabels::default();
+        assert_eq!(l.label(None), "none");
+        assert_eq!(l.label(Some("acme")), "acme");
         for i in 0..MAX_TENANT_LABELS + 10 {
             let t = format!("t{i}");
-            let got = tenant_label(Some(&t));
-            assert!(got == t || got == "other");
+            let got = l.label(Some(&t));
+            assert_eq!(got == t, i + 1 < MAX_TENANT_LABELS, "{t}: {got}");
         }
-        let seen = TENANT_LABELS.lock().map(|s| s.len()).unwrap_or(0);
-        assert_eq!(seen, MAX_TENANT_LABELS);
-        assert_eq!(tenant_label(Some("a-new-one")), "other");
+        assert_eq!(l.seen.len(), MAX_TENANT_LABELS);
+        assert_eq!(l.label(Some("a-new-one")), "other");
         assert_eq!(
-            tenant_label(Some("acme")),
+            l.label(Some("acme")),
             "acme",
             "known tenants keep their label"
         );
+    }
+
+    #[test]
+    fn with_a_tenants_file_only_its_tenants_are_labels() {
+        let mut l = TenantLabels::default();
+        assert_eq!(l.label(Some("from-the-input")), "from-the-input");
+        l.set(["acme", "globex"]);
+        assert_eq!(l.label(Some("acme")), "acme");
+        assert_eq!(l.label(Some("from-the-input")), "other");
+        assert_eq!(l.label(None), "none");
+        l.set(["globex"]);
+        assert_eq!(l.label(Some("acme")), "other", "a reload removes acme");
     }
 }
