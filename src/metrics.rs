@@ -1,11 +1,15 @@
 //! Every Prometheus metric vigil exports, in one place. Hot paths count locally and add
 //! to these once per batch, so worker threads do not contend on shared atomics per event.
+//! Label values that come from data (tenants, tactics) go through [`tenant_label`] and
+//! [`tactics`], which keep their number bounded whatever the input.
 
-use std::sync::LazyLock;
+use std::collections::HashSet;
+use std::sync::{LazyLock, Mutex};
 
 use prometheus::core::Collector;
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts,
 };
 
 fn reg<T: Collector + Clone + 'static>(m: T) -> T {
@@ -29,6 +33,11 @@ fn gauge(name: &str, help: &str) -> IntGauge {
 
 fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     reg(IntGaugeVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| panic!("metric {name}: {e}")))
+}
+
+fn float_gauge_vec(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    reg(GaugeVec::new(Opts::new(name, help), labels)
         .unwrap_or_else(|e| panic!("metric {name}: {e}")))
 }
 
@@ -161,6 +170,163 @@ pub static ALERTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// Alerts raised (after suppression), by tenant (see [`tenant_label`]) and level.
+pub static ALERTS_BY_TENANT: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_alerts_by_tenant_total",
+        "Alerts raised (after suppression), by tenant (none: no tenant; other: past the label cap) and level.",
+        &["tenant", "level"],
+    )
+});
+/// Alerts raised (after suppression), by ATT&CK tactic from the rule's tags (see [`tactics`]).
+/// An alert counts once for each tactic its rule names, or once as `none`.
+pub static ALERTS_BY_TACTIC: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_alerts_by_tactic_total",
+        "Alerts raised (after suppression), by ATT&CK tactic of the rule (once per tactic; none: no tactic tag).",
+        &["tactic"],
+    )
+});
+/// Wall time minus event time when an event reaches detection, by event kind. For flows the
+/// event time is the flow's start, so the lag includes the flow's life and its idle timeout.
+pub static EVENT_LAG_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    let opts = HistogramOpts::new(
+        "vigil_event_lag_seconds",
+        "Wall-clock time minus event time when an event reaches detection, by event kind.",
+    )
+    .buckets(vec![
+        0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+    ]);
+    reg(HistogramVec::new(opts, &["kind"])
+        .unwrap_or_else(|e| panic!("metric vigil_event_lag_seconds: {e}")))
+});
+
+/// Incidents not resolved (open or acknowledged), by tenant (see [`tenant_label`]) and
+/// severity. Set by the incident store.
+pub static INCIDENTS_OPEN: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    gauge_vec(
+        "vigil_incidents_open",
+        "Incidents not yet resolved, by tenant and severity.",
+        &["tenant", "severity"],
+    )
+});
+/// Size of the incident store on disk. Set by the incident store.
+pub static STORE_SIZE_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    gauge(
+        "vigil_store_size_bytes",
+        "Size of the incident store on disk, in bytes.",
+    )
+});
+/// A tenant's current risk score (from its unresolved incidents), by tenant (see
+/// [`tenant_label`]). Set by the incident store.
+pub static TENANT_RISK_SCORE: LazyLock<GaugeVec> = LazyLock::new(|| {
+    float_gauge_vec(
+        "vigil_tenant_risk_score",
+        "Current risk score of a tenant, from its unresolved incidents.",
+        &["tenant"],
+    )
+});
+
+/// Most distinct tenant label values the metrics carry; further tenants are counted as
+/// `other`.
+pub const MAX_TENANT_LABELS: usize = 256;
+
+/// Which tenant ids may be label values: those of the tenants file once the daemon has told
+/// ([`set_tenants`]), else the first [`MAX_TENANT_LABELS`] seen. A tenant id can come from
+/// the input (a JSON log with its own `src_tenant` field), so neither list trusts it blindly.
+#[derive(Default)]
+struct TenantLabels {
+    known: Option<HashSet<String>>,
+    seen: HashSet<String>,
+}
+
+impl TenantLabels {
+    fn label<'a>(&mut self, tenant: Option<&'a str>) -> &'a str {
+        let Some(t) = tenant else {
+            return "none";
+        };
+        if let Some(known) = &self.known {
+            return if known.contains(t) { t } else { "other" };
+        }
+        if self.seen.contains(t) {
+            return t;
+        }
+        if self.seen.len() < MAX_TENANT_LABELS {
+            self.seen.insert(t.to_string());
+            return t;
+        }
+        "other"
+    }
+
+    fn set<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
+        let known = ids
+            .into_iter()
+            .take(MAX_TENANT_LABELS)
+            .map(str::to_string)
+            .collect();
+        self.known = Some(known);
+    }
+}
+
+static TENANT_LABELS: LazyLock<Mutex<TenantLabels>> =
+    LazyLock::new(|| Mutex::new(TenantLabels::default()));
+
+/// The `tenant` label value for a tenant: its id, `none` without one, or `other` for a
+/// tenant outside the tenants file (see [`set_tenants`]) or past [`MAX_TENANT_LABELS`].
+/// Every metric with a tenant label goes through this, so that their values agree and their
+/// number stays bounded.
+pub fn tenant_label(tenant: Option<&str>) -> &str {
+    TENANT_LABELS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .label(tenant)
+}
+
+/// The tenants of the tenants file, at start and after each reload: from then on only these
+/// ids are label values, any other tenant is `other`.
+pub fn set_tenants<'a>(ids: impl IntoIterator<Item = &'a str>) {
+    TENANT_LABELS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .set(ids);
+}
+
+/// The ATT&CK Enterprise tactics, as Sigma tags name them (`attack.<tactic>`).
+pub const ATTACK_TACTICS: [&str; 14] = [
+    "reconnaissance",
+    "resource_development",
+    "initial_access",
+    "execution",
+    "persistence",
+    "privilege_escalation",
+    "defense_evasion",
+    "credential_access",
+    "discovery",
+    "lateral_movement",
+    "collection",
+    "command_and_control",
+    "exfiltration",
+    "impact",
+];
+
+/// The tactics a rule's tags name (`attack.discovery`, also `attack.Command-and-Control`),
+/// as `tactic` label values; technique tags (`attack.t1046`) and others are not tactics.
+pub fn tactics(tags: &[String]) -> impl Iterator<Item = &'static str> + '_ {
+    tags.iter().filter_map(|tag| {
+        let name = tag
+            .get(..7)
+            .filter(|p| p.eq_ignore_ascii_case("attack."))
+            .and_then(|_| tag.get(7..))?;
+        let same = |t: &str| {
+            t.len() == name.len()
+                && t.bytes()
+                    .zip(name.bytes())
+                    .all(|(t, n)| t == n.to_ascii_lowercase() || (t == b'_' && n == b'-'))
+        };
+        ATTACK_TACTICS.iter().copied().find(|t| same(t))
+    })
+}
+
 /// Receive drops of each capture interface, as the kernel counts them.
 pub static INTERFACE_RX_DROPPED: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     gauge_vec(
@@ -278,6 +444,14 @@ pub fn init() {
     LazyLock::force(&RULE_EVAL_SECONDS);
     LazyLock::force(&CORRELATION_EVICTIONS);
     LazyLock::force(&ALERTS_SUPPRESSED);
+    // Known label values start at zero, so that a rate over them is 0 rather than absent.
+    for level in ["informational", "low", "medium", "high", "critical"] {
+        ALERTS.with_label_values(&[level]);
+    }
+    for result in ["ok", "error"] {
+        RELOADS.with_label_values(&["tenants", result]);
+        RULES_RELOAD.with_label_values(&[result]);
+    }
 }
 
 /// The text exposition of every registered metric.
@@ -288,4 +462,57 @@ pub fn render() -> String {
         buf = format!("# error encoding metrics: {e}\n");
     }
     buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tactics_are_read_from_attack_tags_only() {
+        let tags: Vec<String> = [
+            "attack.discovery",
+            "attack.t1046",
+            "attack.Command-and-Control",
+            "cloud.vm_escape",
+            "attack.",
+            "attack.discovery_x",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let got: Vec<&str> = tactics(&tags).collect();
+        assert_eq!(got, ["discovery", "command_and_control"]);
+    }
+
+    #[test]
+    fn tenant_labels_are_capped() {
+        let mut l = TenantLabels::default();
+        assert_eq!(l.label(None), "none");
+        assert_eq!(l.label(Some("acme")), "acme");
+        for i in 0..MAX_TENANT_LABELS + 10 {
+            let t = format!("t{i}");
+            let got = l.label(Some(&t));
+            assert_eq!(got == t, i + 1 < MAX_TENANT_LABELS, "{t}: {got}");
+        }
+        assert_eq!(l.seen.len(), MAX_TENANT_LABELS);
+        assert_eq!(l.label(Some("a-new-one")), "other");
+        assert_eq!(
+            l.label(Some("acme")),
+            "acme",
+            "known tenants keep their label"
+        );
+    }
+
+    #[test]
+    fn with_a_tenants_file_only_its_tenants_are_labels() {
+        let mut l = TenantLabels::default();
+        assert_eq!(l.label(Some("from-the-input")), "from-the-input");
+        l.set(["acme", "globex"]);
+        assert_eq!(l.label(Some("acme")), "acme");
+        assert_eq!(l.label(Some("from-the-input")), "other");
+        assert_eq!(l.label(None), "none");
+        l.set(["globex"]);
+        assert_eq!(l.label(Some("acme")), "other", "a reload removes acme");
+    }
 }

@@ -10,7 +10,7 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use crate::decode::app;
 use crate::decode::Decoded;
-use crate::event::{Event, Timestamp};
+use crate::event::{Event, Kind, Timestamp};
 use crate::flow::{Emit, FlowConfig, FlowTable, Packet};
 use crate::metrics;
 use crate::rules::{Alert, Engine, RuleSet, RuleStore};
@@ -88,6 +88,7 @@ struct Detector {
     rules: Rules,
     generation: u64,
     engine: Engine,
+    lag: EventLag,
 }
 
 impl Detector {
@@ -97,10 +98,12 @@ impl Detector {
             generation: rules.generation(),
             engine: Engine::new(rules.current()),
             rules,
+            lag: EventLag::default(),
         }
     }
 
     fn batch(&mut self, events: &[Event], alerts: &mut Vec<Alert>) {
+        self.lag.observe(events);
         let generation = self.rules.generation();
         if generation != self.generation {
             self.generation = generation;
@@ -121,9 +124,58 @@ impl Detector {
 
 fn count_alerts(alerts: &[Alert]) {
     for a in alerts {
-        metrics::ALERTS
-            .with_label_values(&[a.rule.level.as_str()])
+        let level = a.rule.level.as_str();
+        metrics::ALERTS.with_label_values(&[level]).inc();
+        let tenant = metrics::tenant_label(a.tenant.as_deref());
+        metrics::ALERTS_BY_TENANT
+            .with_label_values(&[tenant, level])
             .inc();
+        let mut tactics = 0;
+        for tactic in metrics::tactics(&a.rule.tags) {
+            metrics::ALERTS_BY_TACTIC.with_label_values(&[tactic]).inc();
+            tactics += 1;
+        }
+        if tactics == 0 {
+            metrics::ALERTS_BY_TACTIC.with_label_values(&["none"]).inc();
+        }
+    }
+}
+
+/// `vigil_event_lag_seconds`, observed without atomics per event: each batch goes into
+/// thread-local histograms (one per event kind) published once per batch.
+struct EventLag {
+    by_kind: Vec<(Kind, prometheus::local::LocalHistogram)>,
+}
+
+impl Default for EventLag {
+    fn default() -> EventLag {
+        EventLag {
+            by_kind: Vec::with_capacity(8),
+        }
+    }
+}
+
+impl EventLag {
+    fn observe(&mut self, events: &[Event]) {
+        let now = Timestamp::now();
+        for ev in events {
+            // An event stamped ahead of this clock (skew) has no lag rather than a negative one.
+            let lag = now.0.saturating_sub(ev.ts.0).max(0) as f64 / SEC as f64;
+            let i = match self.by_kind.iter().position(|(k, _)| *k == ev.kind) {
+                Some(i) => i,
+                None => {
+                    let h = metrics::EVENT_LAG_SECONDS
+                        .with_label_values(&[ev.kind.as_str()])
+                        .local();
+                    self.by_kind.push((ev.kind, h));
+                    self.by_kind.len() - 1
+                }
+            };
+            self.by_kind[i].1.observe(lag);
+        }
+        for (_, h) in &self.by_kind {
+            h.flush();
+        }
     }
 }
 

@@ -335,3 +335,41 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+impl Daemon {
+    /// The address a listener printed at start (`vigil: NAME listening on PROTO ADDR`), e.g.
+    /// `listen_addr("netflow")` is `127.0.0.1:PORT`.
+    pub fn listen_addr(&self, name: &str) -> Option<String> {
+        let prefix = format!("vigil: {name} listening on ");
+        let lines = self.stderr.lock().unwrap();
+        lines.iter().find_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            Some(
+                rest.rsplit(' ')
+                    .next()?
+                    .trim_start_matches("https://")
+                    .to_string(),
+            )
+        })
+    }
+
+    /// Every series of the metric family `name` (without labels, or any labels), summed.
+    pub fn metric_sum(&self, name: &str) -> f64 {
+        let (_, _, body) = self.curl("/metrics", &[]);
+        body.lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+/// A free TCP port on loopback (bound and released; another process could take it first).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
