@@ -291,40 +291,11 @@ pub fn set_tenants<'a>(ids: impl IntoIterator<Item = &'a str>) {
         .set(ids);
 }
 
-/// The ATT&CK Enterprise tactics, as Sigma tags name them (`attack.<tactic>`).
-pub const ATTACK_TACTICS: [&str; 14] = [
-    "reconnaissance",
-    "resource_development",
-    "initial_access",
-    "execution",
-    "persistence",
-    "privilege_escalation",
-    "defense_evasion",
-    "credential_access",
-    "discovery",
-    "lateral_movement",
-    "collection",
-    "command_and_control",
-    "exfiltration",
-    "impact",
-];
-
 /// The tactics a rule's tags name (`attack.discovery`, also `attack.Command-and-Control`),
-/// as `tactic` label values; technique tags (`attack.t1046`) and others are not tactics.
+/// as `tactic` label values (a fixed set: [`crate::drill::attack::TACTICS`]); technique tags
+/// (`attack.t1046`) and others are not tactics.
 pub fn tactics(tags: &[String]) -> impl Iterator<Item = &'static str> + '_ {
-    tags.iter().filter_map(|tag| {
-        let name = tag
-            .get(..7)
-            .filter(|p| p.eq_ignore_ascii_case("attack."))
-            .and_then(|_| tag.get(7..))?;
-        let same = |t: &str| {
-            t.len() == name.len()
-                && t.bytes()
-                    .zip(name.bytes())
-                    .all(|(t, n)| t == n.to_ascii_lowercase() || (t == b'_' && n == b'-'))
-        };
-        ATTACK_TACTICS.iter().copied().find(|t| same(t))
-    })
+    tags.iter().filter_map(|t| crate::drill::attack::tactic(t))
 }
 
 /// Receive drops of each capture interface, as the kernel counts them.

@@ -132,6 +132,8 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
         }
         None => Tenants::default(),
     };
+    // Tenant labels on metrics come from the tenants file only, never from the data.
+    metrics::set_tenants(tenants.tenant_ids());
     let live = LiveTenants::new(tenants);
 
     // The API first, so /healthz answers while the rest comes up.
@@ -450,6 +452,7 @@ async fn reload(cfg: &Config, live: &Arc<LiveTenants>, rules: &Rules) {
         match loaded {
             Ok(Ok(t)) => {
                 eprintln!("vigil: reload: tenants: {} loaded", t.len());
+                metrics::set_tenants(t.tenant_ids());
                 live.replace(t);
                 count_reload("tenants", "ok");
             }

@@ -27,8 +27,14 @@ pub const TACTICS: &[&str] = &[
 /// The tactic a tag names (`attack.Credential-Access` → `credential_access`), if any.
 pub fn tactic(tag: &str) -> Option<&'static str> {
     let rest = strip_attack(tag)?;
-    let norm = rest.to_ascii_lowercase().replace('-', "_");
-    TACTICS.iter().copied().find(|t| *t == norm)
+    // Compared in place: alerts count their tactics on the hot path, without allocating.
+    let same = |t: &str| {
+        t.len() == rest.len()
+            && t.bytes()
+                .zip(rest.bytes())
+                .all(|(t, r)| t == r.to_ascii_lowercase() || (t == b'_' && r == b'-'))
+    };
+    TACTICS.iter().copied().find(|t| same(t))
 }
 
 /// The technique a tag names, upper-case as ATT&CK writes it (`attack.t1110.001` →
