@@ -65,7 +65,7 @@ impl ApiServer {
                 },
                 _ = shutdown.wait() => break,
             };
-            let (tcp, _peer) = tokio::select! {
+            let (tcp, peer) = tokio::select! {
                 r = self.listener.accept() => match r {
                     Ok(c) => c,
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -82,7 +82,7 @@ impl ApiServer {
             let sd = shutdown.clone();
             conns.spawn(async move {
                 let _permit = permit;
-                connection(tls, tcp, state, sd).await;
+                connection(tls, tcp, peer, state, sd).await;
             });
             while conns.try_join_next().is_some() {}
         }
@@ -96,6 +96,7 @@ impl ApiServer {
 async fn connection(
     tls: TlsAcceptor,
     tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
     state: Arc<ApiState>,
     mut shutdown: Shutdown,
 ) {
@@ -110,7 +111,7 @@ async fn connection(
     gauge.inc();
     let svc = service_fn(move |req| {
         let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(routes::handle(state, req).await) }
+        async move { Ok::<_, std::convert::Infallible>(routes::handle(state, peer.ip(), req).await) }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
