@@ -164,11 +164,12 @@ where
             if let Some(wait) = state.failed_auth.blocked(peer) {
                 return ("/api", too_many(wait));
             }
-            let Some(who) = state
-                .auth
-                .authenticate(req.headers().get(header::AUTHORIZATION))
-            else {
-                state.failed_auth.failed(peer);
+            let presented = req.headers().get(header::AUTHORIZATION);
+            let Some(who) = state.auth.authenticate(presented) else {
+                // Only a wrong credential counts: a request without one guesses nothing.
+                if presented.is_some() {
+                    state.failed_auth.failed(peer);
+                }
                 return ("/api", unauthorized());
             };
             v1::route(state, &who, req).await
@@ -337,6 +338,11 @@ mod tests {
         block(async {
             let st = state(None);
             let other: IpAddr = "198.51.100.9".parse().unwrap();
+            // No credential at all guesses nothing and is not counted.
+            for _ in 0..2 * MAX_FAILURES {
+                let r = call(&st, req("GET", "/api/v1/rules", None, "")).await;
+                assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+            }
             for _ in 0..MAX_FAILURES {
                 let r = call(&st, req("GET", "/api/v1/rules", Some("guess"), "")).await;
                 assert_eq!(r.status(), StatusCode::UNAUTHORIZED);

@@ -351,29 +351,325 @@ fn store_error(e: StoreError) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::api::routes::RulesFn;
+    use crate::api::testing::{block, call, json, req, state, MemStore, TOKENS};
+    use crate::incident::Level;
+    use crate::rules::{LoadOptions, RuleSet};
+
+    const RULE: &str = "title: Metadata access\nid: 11111111-2222-3333-4444-555555555555\nlevel: high\ntags: [cloud.metadata_abuse]\nlogsource: {category: flow}\ndetection:\n  sel: {dst_ip: 169.254.169.254}\n  condition: sel\n";
+
+    type Ingested = Arc<Mutex<Vec<(Bytes, Option<String>)>>>;
+
+    /// acme's alert/incident is seq 1, globex's seq 2, an untenanted one seq 3.
+    fn fixture() -> (Arc<ApiState>, Arc<MemStore>, Ingested) {
+        let store = MemStore::new(64);
+        store.push(Some("acme"), Level::High, "r-1", &["attack.t1611"]);
+        store.push(Some("globex"), Level::Low, "r-2", &["cloud.vm_escape"]);
+        store.push(None, Level::Medium, "r-3", &[]);
+        let st = state(Some(store.clone()));
+        let (set, report) =
+            RuleSet::from_sources(&[(Path::new("meta.yml"), RULE)], &LoadOptions::default());
+        assert!(report.errors.is_empty(), "{report:?}");
+        let set = Arc::new(set);
+        let rules: RulesFn = Arc::new(move || set.clone());
+        st.set_rules(rules);
+        let seen: Ingested = Arc::default();
+        let sink = seen.clone();
+        st.set_ingest(Arc::new(move |body: Bytes, tenant| {
+            let n = body
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count();
+            sink.lock().unwrap().push((body, tenant));
+            Ok(n)
+        }));
+        (st, store, seen)
+    }
+
+    const ACME_INC: &str = "/api/v1/incidents/i-0000000000000001";
+    const GLOBEX_INC: &str = "/api/v1/incidents/i-0000000000000002";
+
+    /// (method, path, body, what it needs)
+    fn endpoints() -> Vec<(&'static str, String, &'static str, Need)> {
+        let mut v = vec![
+            ("GET", "/api/v1/alerts".to_string(), "", Need::Read),
+            ("GET", "/api/v1/incidents".to_string(), "", Need::Read),
+            ("GET", ACME_INC.to_string(), "", Need::Read),
+            ("GET", "/api/v1/stream".to_string(), "", Need::Read),
+            ("GET", "/api/v1/rules".to_string(), "", Need::Read),
+            ("POST", "/api/v1/ingest".to_string(), "line\n", Need::Ingest),
+        ];
+        for (act, body) in [
+            ("ack", ""),
+            ("resolve", ""),
+            ("reopen", ""),
+            ("assign", r#"{"assignee":"bob"}"#),
+            ("notes", r#"{"note":"looked at it"}"#),
+        ] {
+            v.push(("POST", format!("{ACME_INC}/{act}"), body, Need::Triage));
+        }
+        v
+    }
 
     #[test]
-    fn paths_map_to_endpoints() {
-        let p = Endpoint::parse;
-        assert_eq!(p("/api/v1/alerts"), Some(Endpoint::Alerts));
-        assert_eq!(
-            p("/api/v1/incidents/i-01"),
-            Some(Endpoint::Incident("i-01".into()))
-        );
-        assert_eq!(
-            p("/api/v1/incidents/i-01/ack"),
-            Some(Endpoint::Act("i-01".into(), "ack"))
-        );
-        for bad in [
-            "/api/v1/incidents/i-01/delete",
-            "/api/v1/incidents/../x",
-            "/api/v1/incidents//ack",
-            "/api/v1/alerts/",
-            "/api/v2/alerts",
-            "/api/v1/posture",
-        ] {
-            assert_eq!(p(bad), None, "{bad}");
-        }
+    fn every_endpoint_checks_token_and_role() {
+        block(async {
+            let (st, _, _) = fixture();
+            for (method, path, body, need) in endpoints() {
+                let r = call(&st, req(method, &path, None, body)).await;
+                assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+                assert!(r.headers().contains_key(header::WWW_AUTHENTICATE));
+                for (token, role, _) in TOKENS {
+                    let r = call(&st, req(method, &path, Some(token), body)).await;
+                    let want = if role.may(need) {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::FORBIDDEN
+                    };
+                    assert_eq!(r.status(), want, "{method} {path} as {token}");
+                    if want == StatusCode::FORBIDDEN {
+                        let v = json(r).await;
+                        assert_eq!(v["error"], "forbidden");
+                        assert!(v["detail"].as_str().unwrap().contains(role.as_str()));
+                    }
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn wrong_methods_get_405_with_allow() {
+        block(async {
+            let (st, _, _) = fixture();
+            let r = call(&st, req("POST", "/api/v1/alerts", Some("admin"), "")).await;
+            assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+            assert_eq!(r.headers()[header::ALLOW], "GET, HEAD");
+            let r = call(&st, req("GET", "/api/v1/ingest", Some("admin"), "")).await;
+            assert_eq!(r.headers()[header::ALLOW], "POST");
+        });
+    }
+
+    #[test]
+    fn lists_filter_and_page() {
+        block(async {
+            let (st, _, _) = fixture();
+            let get = |q: &str| req("GET", &format!("/api/v1/alerts{q}"), Some("viewer"), "");
+            let v = json(call(&st, get("")).await).await;
+            let ids: Vec<_> = v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["id"].clone())
+                .collect();
+            assert_eq!(ids.len(), 3);
+            assert_eq!(ids[0], "a-0000000000000003", "newest first");
+            assert!(v["next_cursor"].is_null());
+
+            let v = json(call(&st, get("?level=medium")).await).await;
+            assert_eq!(v["items"].as_array().unwrap().len(), 2);
+            let v = json(call(&st, get("?tag=cloud.vm_escape&tenant=globex")).await).await;
+            assert_eq!(v["items"][0]["id"], "a-0000000000000002");
+            let v = json(call(&st, get("?rule=r-1&since=1764000000")).await).await;
+            assert_eq!(v["items"][0]["id"], "a-0000000000000001");
+
+            let v = json(call(&st, get("?limit=2")).await).await;
+            assert_eq!(v["items"].as_array().unwrap().len(), 2);
+            let cursor = v["next_cursor"].as_str().unwrap().to_string();
+            let v = json(call(&st, get(&format!("?limit=2&cursor={cursor}"))).await).await;
+            assert_eq!(v["items"][0]["id"], "a-0000000000000001");
+            assert!(v["next_cursor"].is_null());
+
+            let inc = |q: &str| req("GET", &format!("/api/v1/incidents{q}"), Some("viewer"), "");
+            let v = json(call(&st, inc("?status=open&level=high")).await).await;
+            assert_eq!(v["items"].as_array().unwrap().len(), 1);
+            assert_eq!(v["items"][0]["id"], "i-0000000000000001");
+            let v = json(call(&st, inc("?status=resolved")).await).await;
+            assert_eq!(v["items"], serde_json::json!([]));
+        });
+    }
+
+    #[test]
+    fn malformed_queries_get_400_naming_the_parameter() {
+        block(async {
+            let (st, _, _) = fixture();
+            for (path, param) in [
+                ("/api/v1/alerts?levle=high", "levle"),
+                ("/api/v1/alerts?level=severe", "level"),
+                ("/api/v1/alerts?since=monday", "since"),
+                ("/api/v1/alerts?limit=0", "limit"),
+                ("/api/v1/alerts?limit=5000", "limit"),
+                ("/api/v1/alerts?cursor=garbage", "cursor"),
+                ("/api/v1/alerts?status=open", "status"),
+                ("/api/v1/incidents?status=closed", "status"),
+                ("/api/v1/stream?limit=3", "limit"),
+                ("/api/v1/rules?x=1", "x"),
+            ] {
+                let r = call(&st, req("GET", path, Some("admin"), "")).await;
+                assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+                let v = json(r).await;
+                assert_eq!(v["error"], "bad request");
+                let detail = v["detail"].as_str().unwrap();
+                assert!(detail.contains(&format!("`{param}`")), "{path}: {detail}");
+            }
+            let r = call(
+                &st,
+                req(
+                    "POST",
+                    &format!("{ACME_INC}/assign"),
+                    Some("operator"),
+                    "{}",
+                ),
+            )
+            .await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+            let r = call(
+                &st,
+                req(
+                    "POST",
+                    &format!("{ACME_INC}/notes"),
+                    Some("operator"),
+                    r#"{"note":" "}"#,
+                ),
+            )
+            .await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        });
+    }
+
+    #[test]
+    fn a_tenant_token_never_sees_or_touches_another_tenant() {
+        block(async {
+            let (st, store, _) = fixture();
+            let as_acme = |m: &str, p: &str, body: &str| req(m, p, Some("acme-operator"), body);
+            for list in ["/api/v1/alerts", "/api/v1/incidents"] {
+                let v = json(call(&st, as_acme("GET", list, "")).await).await;
+                let items = v["items"].as_array().unwrap();
+                assert_eq!(items.len(), 1, "{list}");
+                assert_eq!(items[0]["tenant"], "acme", "{list}");
+                for q in ["?tenant=globex", "?tenant=globex&level=low"] {
+                    let v = json(call(&st, as_acme("GET", &format!("{list}{q}"), "")).await).await;
+                    assert_eq!(v["items"], serde_json::json!([]), "{list}{q}");
+                }
+            }
+            let r = call(&st, as_acme("GET", GLOBEX_INC, "")).await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND);
+            let r = call(
+                &st,
+                as_acme("GET", "/api/v1/incidents/i-0000000000000003", ""),
+            )
+            .await;
+            assert_eq!(
+                r.status(),
+                StatusCode::NOT_FOUND,
+                "untenanted is not acme's"
+            );
+            for (act, body) in [
+                ("ack", ""),
+                ("resolve", ""),
+                ("assign", r#"{"assignee":"x"}"#),
+                ("notes", r#"{"note":"x"}"#),
+            ] {
+                let r = call(&st, as_acme("POST", &format!("{GLOBEX_INC}/{act}"), body)).await;
+                assert_eq!(r.status(), StatusCode::NOT_FOUND, "{act}");
+            }
+            let globex = store
+                .incident(&Scope::All, "i-0000000000000002")
+                .unwrap()
+                .unwrap();
+            assert!(globex.history.is_empty() && globex.assignee.is_none());
+            let v = json(call(&st, as_acme("GET", ACME_INC, "")).await).await;
+            assert_eq!(v["tenant"], "acme");
+        });
+    }
+
+    #[test]
+    fn operators_triage_with_their_name_as_actor() {
+        block(async {
+            let (st, _, _) = fixture();
+            let post = |act: &str, body: &str| {
+                req("POST", &format!("{ACME_INC}/{act}"), Some("operator"), body)
+            };
+            let v = json(call(&st, post("ack", "")).await).await;
+            assert_eq!(v["status"], "acknowledged");
+            let v = json(call(&st, post("assign", r#"{"assignee":"bob"}"#)).await).await;
+            assert_eq!(v["assignee"], "bob");
+            let v = json(call(&st, post("resolve", "")).await).await;
+            assert_eq!(v["status"], "resolved");
+            let h = v["history"].as_array().unwrap();
+            assert!(h.iter().all(|c| c["actor"] == "operator"), "{h:?}");
+            let r = call(
+                &st,
+                req("POST", "/api/v1/incidents/i-ffff/ack", Some("operator"), ""),
+            )
+            .await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        });
+    }
+
+    #[test]
+    fn ingest_hands_the_body_over_with_the_tokens_tenant() {
+        block(async {
+            let (st, _, seen) = fixture();
+            let r = call(
+                &st,
+                req("POST", "/api/v1/ingest", Some("acme-ingest"), "a\nb\n"),
+            )
+            .await;
+            assert_eq!(json(r).await, serde_json::json!({"accepted": 2}));
+            let r = call(&st, req("POST", "/api/v1/ingest", Some("ingest"), "c\n")).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let seen = seen.lock().unwrap().clone();
+            assert_eq!(seen[0], (Bytes::from("a\nb\n"), Some("acme".to_string())));
+            assert_eq!(seen[1].1, None);
+        });
+    }
+
+    #[test]
+    fn oversize_bodies_get_413() {
+        block(async {
+            let (st, _, seen) = fixture();
+            // Without a Content-Length (as when chunked): the limit applies while reading.
+            let big = "x".repeat(MAX_BODY + 1);
+            let r = call(&st, req("POST", "/api/v1/ingest", Some("ingest"), &big)).await;
+            assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+            assert_eq!(json(r).await["error"], "body too large");
+            // With one: refused before reading.
+            let mut r = req("POST", "/api/v1/ingest", Some("ingest"), "");
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(MAX_BODY + 1));
+            assert_eq!(call(&st, r).await.status(), StatusCode::PAYLOAD_TOO_LARGE);
+            assert!(seen.lock().unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    fn rules_list_the_loaded_rules_and_503_until_attached() {
+        block(async {
+            let (st, _, _) = fixture();
+            let v = json(call(&st, req("GET", "/api/v1/rules", Some("viewer"), "")).await).await;
+            let r = &v["items"][0];
+            assert_eq!(r["id"], "11111111-2222-3333-4444-555555555555");
+            assert_eq!(
+                (r["title"].as_str(), r["level"].as_str()),
+                (Some("Metadata access"), Some("high"))
+            );
+            assert_eq!(r["tags"], serde_json::json!(["cloud.metadata_abuse"]));
+            assert_eq!(r["file"], "meta.yml");
+
+            let bare = state(None);
+            for (m, p) in [
+                ("GET", "/api/v1/rules"),
+                ("GET", "/api/v1/alerts"),
+                ("GET", "/api/v1/stream"),
+                ("POST", "/api/v1/ingest"),
+            ] {
+                let r = call(&bare, req(m, p, Some("admin"), "")).await;
+                assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{p}");
+            }
+        });
     }
 }
