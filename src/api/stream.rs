@@ -191,3 +191,192 @@ impl hyper::body::Body for ChannelBody {
         self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::api::routes::{route, ApiState};
+    use crate::api::testing::{block, req, state, MemStore, PEER};
+    use crate::incident::Level;
+
+    /// Reads events from a stream until none comes for a while; returns (id, tenant) pairs.
+    async fn events(body: &mut Body) -> Vec<(u64, Option<String>)> {
+        let mut out = Vec::new();
+        let mut text = String::new();
+        while let Ok(Some(Ok(frame))) =
+            tokio::time::timeout(Duration::from_millis(200), body.frame()).await
+        {
+            if let Ok(data) = frame.into_data() {
+                text.push_str(std::str::from_utf8(&data).unwrap());
+            }
+        }
+        for block in text.split("\n\n").filter(|b| b.starts_with("id: ")) {
+            let lines: Vec<&str> = block.lines().collect();
+            assert_eq!(lines[1], "event: alert", "{block}");
+            let id = lines[0]["id: ".len()..].parse().unwrap();
+            let data: serde_json::Value =
+                serde_json::from_str(&lines[2]["data: ".len()..]).unwrap();
+            out.push((id, data["tenant"].as_str().map(str::to_string)));
+        }
+        out
+    }
+
+    async fn open_stream(st: &Arc<ApiState>, token: &str, path: &str, last: Option<&str>) -> Body {
+        let mut r = req("GET", path, Some(token), "");
+        if let Some(l) = last {
+            r.headers_mut()
+                .insert("last-event-id", HeaderValue::from_str(l).unwrap());
+        }
+        let resp = route(st, PEER, r).await.1;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/event-stream");
+        resp.into_body()
+    }
+
+    fn acme(s: &MemStore) {
+        s.push(Some("acme"), Level::High, "r-1", &[]);
+    }
+    fn globex(s: &MemStore) {
+        s.push(Some("globex"), Level::High, "r-1", &[]);
+    }
+
+    #[test]
+    fn a_tenant_stream_never_carries_another_tenants_alert() {
+        block(async {
+            let store = MemStore::new(64);
+            let st = state(Some(store.clone()));
+            globex(&store);
+            acme(&store);
+            let mut mine = open_stream(&st, "acme-viewer", "/api/v1/stream", Some("0")).await;
+            let mut asks_other = open_stream(
+                &st,
+                "acme-viewer",
+                "/api/v1/stream?tenant=globex",
+                Some("0"),
+            )
+            .await;
+            let mut all = open_stream(&st, "viewer", "/api/v1/stream", Some("0")).await;
+            globex(&store);
+            acme(&store);
+            store.push(None, Level::Low, "r-2", &[]);
+            let acme_only = events(&mut mine).await;
+            assert_eq!(
+                acme_only,
+                vec![(2, Some("acme".into())), (4, Some("acme".into()))]
+            );
+            assert_eq!(events(&mut asks_other).await, vec![]);
+            let ids: Vec<u64> = events(&mut all).await.iter().map(|e| e.0).collect();
+            assert_eq!(ids, vec![1, 2, 3, 4, 5]);
+        });
+    }
+
+    #[test]
+    fn a_new_client_gets_only_new_alerts_and_a_returning_one_resumes() {
+        block(async {
+            let store = MemStore::new(64);
+            let st = state(Some(store.clone()));
+            acme(&store);
+            acme(&store);
+            let mut fresh = open_stream(&st, "viewer", "/api/v1/stream", None).await;
+            let mut back = open_stream(&st, "viewer", "/api/v1/stream", Some("1")).await;
+            let mut by_query = open_stream(
+                &st,
+                "viewer",
+                "/api/v1/stream?last_event_id=1&level=high",
+                None,
+            )
+            .await;
+            acme(&store);
+            let ids =
+                |v: Vec<(u64, Option<String>)>| v.into_iter().map(|e| e.0).collect::<Vec<_>>();
+            assert_eq!(ids(events(&mut fresh).await), vec![3]);
+            assert_eq!(ids(events(&mut back).await), vec![2, 3]);
+            assert_eq!(ids(events(&mut by_query).await), vec![2, 3]);
+            let bad = req("GET", "/api/v1/stream", Some("viewer"), "");
+            let mut bad = bad;
+            bad.headers_mut()
+                .insert("last-event-id", HeaderValue::from_static("yesterday"));
+            assert_eq!(
+                route(&st, PEER, bad).await.1.status(),
+                StatusCode::BAD_REQUEST
+            );
+        });
+    }
+
+    #[test]
+    fn a_lagging_stream_catches_up_from_the_store_without_gaps() {
+        block(async {
+            // Room for two notices: one alert and its incident.
+            let store = MemStore::new(2);
+            let st = state(Some(store.clone()));
+            let mut s = open_stream(&st, "acme-viewer", "/api/v1/stream", None).await;
+            acme(&store);
+            // The stream now follows the notices...
+            assert_eq!(events(&mut s).await.len(), 1);
+            // ... and cannot run until this task waits: it falls far behind the broadcast.
+            for i in 1..40 {
+                if i % 3 == 0 {
+                    globex(&store)
+                } else {
+                    acme(&store)
+                }
+            }
+            let got = events(&mut s).await;
+            let want: Vec<u64> = (2..=40).filter(|i| (i - 1) % 3 != 0).collect();
+            assert_eq!(got.iter().map(|e| e.0).collect::<Vec<_>>(), want);
+            assert!(got.iter().all(|e| e.1.as_deref() == Some("acme")));
+        });
+    }
+
+    #[test]
+    fn live_alerts_are_filtered_like_the_list() {
+        let a = |tenant: Option<&str>, level, rule: &str, tags: &[&str]| AlertRecord {
+            seq: 1,
+            id: "a-1".into(),
+            ts_ms: 2000,
+            tenant: tenant.map(str::to_string),
+            rule_id: rule.into(),
+            level,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            incident_id: "i-1".into(),
+            json: serde_json::Value::Null,
+        };
+        let rec = a(Some("acme"), Level::Medium, "r-1", &["x"]);
+        let all = Scope::All;
+        let f = |g: fn(&mut Filter)| {
+            let mut f = Filter::default();
+            g(&mut f);
+            f
+        };
+        assert!(visible(&all, &Filter::default(), &rec));
+        assert!(visible(
+            &Scope::Tenant("acme".into()),
+            &Filter::default(),
+            &rec
+        ));
+        assert!(!visible(
+            &Scope::Tenant("globex".into()),
+            &Filter::default(),
+            &rec
+        ));
+        let untenanted = a(None, Level::Medium, "r-1", &[]);
+        assert!(!visible(
+            &Scope::Tenant("acme".into()),
+            &Filter::default(),
+            &untenanted
+        ));
+        assert!(visible(&all, &f(|f| f.level = Some(Level::Low)), &rec));
+        assert!(!visible(&all, &f(|f| f.level = Some(Level::High)), &rec));
+        assert!(!visible(&all, &f(|f| f.since_ms = Some(2001)), &rec));
+        assert!(!visible(&all, &f(|f| f.rule = Some("r-2".into())), &rec));
+        assert!(visible(&all, &f(|f| f.tag = Some("x".into())), &rec));
+        assert!(!visible(&all, &f(|f| f.tag = Some("y".into())), &rec));
+        assert!(!visible(
+            &all,
+            &f(|f| f.tenant = Some("globex".into())),
+            &rec
+        ));
+    }
+}
