@@ -1,6 +1,7 @@
 //! The API's routes. Health, readiness and metrics are open; everything under `/api/` first
-//! passes [`Authenticate`] (401 without a valid bearer token) and only then is routed, so
-//! that an unauthenticated caller learns nothing about which routes exist.
+//! passes [`Authenticate`] (401 without a valid bearer token, 429 for an address that sent
+//! too many wrong ones) and only then is routed by [`v1`], so that an unauthenticated caller
+//! learns nothing about which routes exist.
 
 use std::convert::Infallible;
 use std::net::IpAddr;

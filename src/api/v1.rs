@@ -254,16 +254,12 @@ where
             &format!("expected {want}: {e}"),
         )
     };
-    let text_ok = |s: &str, what: &str| {
-        if s.trim().is_empty() {
-            Err(error(
-                StatusCode::BAD_REQUEST,
-                "bad request",
-                &format!("`{what}` is empty"),
-            ))
-        } else {
-            Ok(())
-        }
+    let empty = |what: &str| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "bad request",
+            &format!("`{what}` is empty"),
+        )
     };
     Ok(match act {
         "ack" => Action::Acknowledge,
@@ -273,14 +269,18 @@ where
             let b = read_body(body, MAX_ACTION_BODY).await?;
             let a: Assign =
                 serde_json::from_slice(&b).map_err(|e| parse_err(e, r#"{"assignee":"..."}"#))?;
-            text_ok(&a.assignee, "assignee")?;
+            if a.assignee.trim().is_empty() {
+                return Err(empty("assignee"));
+            }
             Action::Assign(a.assignee)
         }
         _ => {
             let b = read_body(body, MAX_ACTION_BODY).await?;
             let n: Note =
                 serde_json::from_slice(&b).map_err(|e| parse_err(e, r#"{"note":"..."}"#))?;
-            text_ok(&n.note, "note")?;
+            if n.note.trim().is_empty() {
+                return Err(empty("note"));
+            }
             Action::Note(n.note)
         }
     })
