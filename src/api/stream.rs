@@ -32,26 +32,32 @@ const REPLAY_PAGE: usize = 500;
 const BUFFER: usize = 64;
 
 /// Starts a stream for `scope` and `filter`, resuming after `after` if given.
-pub(crate) fn open(
+pub(crate) async fn open(
     store: Arc<dyn Store>,
     scope: Scope,
     filter: Filter,
     after: Option<u64>,
 ) -> Response<Body> {
-    // Where a new client starts: after the newest alert of all (only its number is used).
-    let start = match after {
-        Some(a) => a,
-        None => match store.alerts(&Scope::All, &Filter::default(), 1, None) {
-            Ok(p) => p.items.first().map_or(0, |a| a.seq),
-            Err(e) => {
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "store error",
-                    &e.to_string(),
-                )
-            }
-        },
+    // The newest alert of all (only its number is used): where a new client starts, and the
+    // most a returning one may claim (an id from before a store was wiped would otherwise
+    // hide every alert up to it).
+    let head = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            store
+                .alerts(&Scope::All, &Filter::default(), 1, None)
+                .map(|p| p.items.first().map_or(0, |a| a.seq))
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
     };
+    let head = match head {
+        Ok(h) => h,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "store error", &e),
+    };
+    let start = after.map_or(head, |a| a.min(head));
     let notices = store.subscribe();
     let (tx, rx) = mpsc::channel(BUFFER);
     tokio::spawn(follow(
@@ -92,19 +98,29 @@ impl Follow {
     /// Sends every stored alert after `last`; `false` once the client is gone.
     async fn replay(&mut self) -> bool {
         loop {
-            let batch =
-                match self
-                    .store
-                    .alerts_after(&self.scope, &self.filter, self.last, REPLAY_PAGE)
-                {
-                    Ok(b) => b,
-                    Err(e) => {
-                        // The client reconnects with its Last-Event-ID and nothing is lost.
-                        let msg = format!(": store error: {e}\n\n");
-                        let _ = self.send(Bytes::from(msg)).await;
-                        return false;
-                    }
-                };
+            let (store, scope, filter, last) = (
+                self.store.clone(),
+                self.scope.clone(),
+                self.filter.clone(),
+                self.last,
+            );
+            let batch = tokio::task::spawn_blocking(move || {
+                store
+                    .alerts_after(&scope, &filter, last, REPLAY_PAGE)
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    // The client reconnects with its Last-Event-ID and nothing is lost.
+                    let msg = format!(": store error: {e}\n\n");
+                    let _ = self.send(Bytes::from(msg)).await;
+                    return false;
+                }
+            };
             let n = batch.len();
             for a in batch {
                 self.last = self.last.max(a.seq);

@@ -141,25 +141,30 @@ where
     };
     let query = req.uri().query().map(str::to_string);
     let resp = match ep {
-        Endpoint::Alerts => list(state, &scope, query.as_deref(), Kind::Alerts),
-        Endpoint::Incidents => list(state, &scope, query.as_deref(), Kind::Incidents),
-        Endpoint::Incident(id) => with_store(state, |s| match s.incident(&scope, &id) {
-            Ok(Some(i)) => json_value(StatusCode::OK, &i),
-            Ok(None) => not_found(&id),
-            Err(e) => store_error(e),
-        }),
+        Endpoint::Alerts => list(state, scope, query.as_deref(), Kind::Alerts).await,
+        Endpoint::Incidents => list(state, scope, query.as_deref(), Kind::Incidents).await,
+        Endpoint::Incident(id) => {
+            with_store(state, move |s| match s.incident(&scope, &id) {
+                Ok(Some(i)) => json_value(StatusCode::OK, &i),
+                Ok(None) => not_found(&id),
+                Err(e) => store_error(e),
+            })
+            .await
+        }
         Endpoint::Act(id, act) => {
             let action = match action(act, req.into_body()).await {
                 Ok(a) => a,
                 Err(r) => return (label, r),
             };
-            with_store(state, |s| {
-                match s.update_incident(&scope, &id, action, &who.subject) {
+            let actor = who.subject.clone();
+            with_store(state, move |s| {
+                match s.update_incident(&scope, &id, action, &actor) {
                     Ok(Some(i)) => json_value(StatusCode::OK, &i),
                     Ok(None) => not_found(&id),
                     Err(e) => store_error(e),
                 }
             })
+            .await
         }
         Endpoint::Stream => {
             let resume = req
@@ -177,7 +182,7 @@ where
                     None => unavailable("store"),
                     Some(s) => {
                         let after = header_id.flatten().or(q.last_event_id);
-                        stream::open(s.clone(), scope, q.filter, after)
+                        stream::open(s.clone(), scope, q.filter, after).await
                     }
                 },
             }
@@ -197,12 +202,13 @@ where
 }
 
 /// `GET /api/v1/alerts` and `/api/v1/incidents`.
-fn list(state: &ApiState, scope: &Scope, query: Option<&str>, kind: Kind) -> Response<Body> {
+async fn list(state: &ApiState, scope: Scope, query: Option<&str>, kind: Kind) -> Response<Body> {
     let q: ListQuery = match query::parse(query, kind) {
         Ok(q) => q,
         Err(e) => return bad_query(e),
     };
-    with_store(state, |s| {
+    with_store(state, move |s| {
+        let scope = &scope;
         // Another tenant's data is asked for: the answer is empty, whatever the store holds.
         if let (Scope::Tenant(mine), Some(asked)) = (scope, &q.filter.tenant) {
             if mine != asked {
@@ -227,6 +233,7 @@ fn list(state: &ApiState, scope: &Scope, query: Option<&str>, kind: Kind) -> Res
             Err(e) => store_error(e),
         }
     })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -300,17 +307,37 @@ where
         Ok(b) => b,
         Err(r) => return r,
     };
-    match ingest(body, who.tenant.clone()) {
+    let (ingest, tenant) = (ingest.clone(), who.tenant.clone());
+    // The daemon's ingest may wait for room in its queue: not on the runtime's threads.
+    blocking(move || match ingest(body, tenant) {
         Ok(n) => json_value(StatusCode::OK, &serde_json::json!({ "accepted": n })),
         Err(why) => error(StatusCode::SERVICE_UNAVAILABLE, "ingest refused", &why),
-    }
+    })
+    .await
 }
 
-fn with_store(state: &ApiState, f: impl FnOnce(&dyn Store) -> Response<Body>) -> Response<Body> {
-    match state.store() {
-        Some(s) => f(s.as_ref()),
-        None => unavailable("store"),
-    }
+/// Runs `f` against the store on the blocking pool: store reads may wait for the disk.
+async fn with_store<F>(state: &ApiState, f: F) -> Response<Body>
+where
+    F: FnOnce(&dyn Store) -> Response<Body> + Send + 'static,
+{
+    let Some(store) = state.store().cloned() else {
+        return unavailable("store");
+    };
+    blocking(move || f(store.as_ref())).await
+}
+
+pub(crate) async fn blocking<F>(f: F) -> Response<Body>
+where
+    F: FnOnce() -> Response<Body> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        )
+    })
 }
 
 fn unavailable(what: &str) -> Response<Body> {
