@@ -304,12 +304,15 @@ mod tests {
                 None,
             )
             .await;
+            // An id from before the store was wiped cannot hide new alerts.
+            let mut ahead = open_stream(&st, "viewer", "/api/v1/stream", Some("1000")).await;
             acme(&store);
             let ids =
                 |v: Vec<(u64, Option<String>)>| v.into_iter().map(|e| e.0).collect::<Vec<_>>();
             assert_eq!(ids(events(&mut fresh).await), vec![3]);
             assert_eq!(ids(events(&mut back).await), vec![2, 3]);
             assert_eq!(ids(events(&mut by_query).await), vec![2, 3]);
+            assert_eq!(ids(events(&mut ahead).await), vec![3]);
             let bad = req("GET", "/api/v1/stream", Some("viewer"), "");
             let mut bad = bad;
             bad.headers_mut()
