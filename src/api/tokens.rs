@@ -1,8 +1,8 @@
 //! Bearer tokens: `vigil token create|list|revoke` and the daemon's [`TokenFile`].
 //!
 //! `DATA/tokens.json` (mode 0600, replaced atomically) holds each token's SHA-256, never the
-//! token itself. The running daemon notices a changed file (by mtime, length and inode, at
-//! most once a second, or at once on an unknown token), so tokens work without a restart.
+//! token itself. The running daemon notices a changed file (by mtime, length, inode and mode,
+//! at most once a second, or at once on an unknown token), so tokens work without a restart.
 
 use std::fs;
 use std::io::Write;
@@ -41,6 +41,8 @@ pub enum TokenError {
     Random,
     #[error("{}: no token with id `{id}` (see `vigil token list`)", path.display())]
     NoSuchToken { path: PathBuf, id: String },
+    #[error("{}: another `vigil token` command holds it; retry, or remove it if none runs", path.display())]
+    Locked { path: PathBuf },
     #[error("{what} `{value}` is not allowed: use letters, digits, `-`, `_` and `.` (at most 64)")]
     BadName { what: &'static str, value: String },
 }
@@ -89,6 +91,53 @@ pub fn path_in(data: &Path) -> PathBuf {
     data.join(FILE_NAME)
 }
 
+/// How long `create` and `revoke` wait for another one to finish, and the age past which a
+/// lock left by a killed process is taken over.
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+const LOCK_STALE: Duration = Duration::from_secs(30);
+
+/// Held while a command reads, changes and replaces the file, so that two `vigil token create`
+/// at once do not lose one token. The daemon only reads and needs no lock.
+struct FileLock(PathBuf);
+
+impl FileLock {
+    fn take(path: &Path) -> Result<FileLock, TokenError> {
+        let lock = path.with_extension("json.lock");
+        let started = Instant::now();
+        loop {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&lock)
+            {
+                Ok(_) => return Ok(FileLock(lock)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let stale = fs::metadata(&lock)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age > LOCK_STALE);
+                    if stale {
+                        let _ = fs::remove_file(&lock);
+                    } else if started.elapsed() > LOCK_WAIT {
+                        return Err(TokenError::Locked { path: lock });
+                    } else {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                Err(source) => return Err(TokenError::Io { path: lock, source }),
+            }
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
 /// Makes a token, stores its hash in `DATA/tokens.json` (making DATA, 0750, if missing) and
 /// returns the token (shown once, never stored) with its record.
 pub fn create(data: &Path, new: NewToken) -> Result<(String, TokenRecord), TokenError> {
@@ -120,6 +169,7 @@ pub fn create(data: &Path, new: NewToken) -> Result<(String, TokenRecord), Token
             source,
         })?;
     let path = path_in(data);
+    let _lock = FileLock::take(&path)?;
     let mut contents = read(&path)?;
     contents.tokens.push(record.clone());
     write(&path, &contents)?;
@@ -134,6 +184,7 @@ pub fn list(data: &Path) -> Result<Vec<TokenRecord>, TokenError> {
 /// Removes a token; the daemon refuses it from its next look at the file (within a second).
 pub fn revoke(data: &Path, id: &str) -> Result<TokenRecord, TokenError> {
     let path = path_in(data);
+    let _lock = FileLock::take(&path)?;
     let mut contents = read(&path)?;
     let Some(at) = contents.tokens.iter().position(|t| t.id == id) else {
         return Err(TokenError::NoSuchToken {
@@ -254,18 +305,29 @@ fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
 
 /// The daemon's [`Authenticate`]: the tokens of `DATA/tokens.json`, followed as it changes.
 ///
-/// A file that cannot be read or parsed leaves no token valid (fail closed): a broken edit
-/// must not keep a revoked token alive. A missing file is simply no tokens.
+/// A file that cannot be read or parsed, or that group or others may write, leaves no token
+/// valid (fail closed): a broken edit must not keep a revoked token alive. A missing file is
+/// simply no tokens.
 pub struct TokenFile {
     path: PathBuf,
     loaded: Mutex<Loaded>,
 }
 
 struct Loaded {
-    /// What the file looked like when read: (mtime, length, inode); `None` if missing.
-    stamp: Option<(SystemTime, u64, u64)>,
+    /// What the file looked like when read; `None` if missing.
+    stamp: Option<Stamp>,
     checked: Option<Instant>,
     tokens: Vec<([u8; 32], Principal)>,
+}
+
+/// What tells a changed file: mtime, length, inode (a rename), mode (a chmod).
+type Stamp = (SystemTime, u64, u64, u32);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    fs::metadata(path).ok().map(|m| {
+        let mtime = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        (mtime, m.len(), m.ino(), m.mode())
+    })
 }
 
 impl TokenFile {
@@ -308,17 +370,23 @@ impl TokenFile {
             return;
         }
         l.checked = Some(now);
-        let stamp = fs::metadata(&self.path).ok().map(|m| {
-            (
-                m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                m.len(),
-                m.ino(),
-            )
-        });
+        let stamp = stamp(&self.path);
         if stamp == l.stamp && !force {
             return;
         }
         l.stamp = stamp;
+        // Whoever may write the file may mint tokens: refuse one that others may write.
+        let mode = stamp.map_or(0o600, |s| s.3);
+        if mode & 0o022 != 0 {
+            eprintln!(
+                "vigil: {}: writable by group or others (mode {:o}); no API token is accepted \
+                 until `chmod 600` is run on it",
+                self.path.display(),
+                mode & 0o777
+            );
+            l.tokens = Vec::new();
+            return;
+        }
         l.tokens = match read(&self.path) {
             Ok(c) => c
                 .tokens
@@ -367,14 +435,7 @@ impl Authenticate for TokenFile {
         // Perhaps made a moment ago: look at the file now rather than within a second.
         // Unknown tokens are counted by the failed-auth limit, which bounds this.
         let before = self.lock().stamp;
-        let stamp_now = fs::metadata(&self.path).ok().map(|m| {
-            (
-                m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                m.len(),
-                m.ino(),
-            )
-        });
-        if stamp_now != before {
+        if stamp(&self.path) != before {
             self.refresh(true);
             return self.find(&hash);
         }
@@ -472,6 +533,40 @@ mod tests {
         assert_eq!(tf.authenticate(Some(&auth(&t2))), None);
         fs::write(path_in(&dir), good).unwrap();
         assert!(tf.authenticate(Some(&auth(&t2))).is_some());
+        // So does a file that others may write (and so mint tokens with).
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path_in(&dir), fs::Permissions::from_mode(0o666)).unwrap();
+        std::thread::sleep(RECHECK + Duration::from_millis(50));
+        assert_eq!(tf.authenticate(Some(&auth(&t2))), None);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn concurrent_creates_lose_no_token() {
+        let dir = temp_dir("concurrent");
+        let made: Vec<TokenRecord> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let new = NewToken {
+                            role: Role::Viewer,
+                            tenant: None,
+                            name: None,
+                        };
+                        create(&dir, new).unwrap().1
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let stored = list(&dir).unwrap();
+        assert_eq!(stored.len(), made.len());
+        assert!(made.iter().all(|m| stored.contains(m)));
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no lock or temp left"
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 
