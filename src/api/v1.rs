@@ -167,38 +167,56 @@ where
             .await
         }
         Endpoint::Stream => {
-            let resume = req
-                .headers()
-                .get("last-event-id")
-                .map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()));
-            match (resume, query::parse(query.as_deref(), Kind::Stream)) {
-                (Some(None), _) => error(
-                    StatusCode::BAD_REQUEST,
-                    "bad request",
-                    "header `Last-Event-ID`: expected an event id (a number)",
-                ),
-                (_, Err(e)) => bad_query(e),
-                (header_id, Ok(q)) => match state.store() {
-                    None => unavailable("store"),
-                    Some(s) => {
-                        let after = header_id.flatten().or(q.last_event_id);
-                        stream::open(s.clone(), scope, q.filter, after).await
-                    }
-                },
-            }
+            let resume = req.headers().get("last-event-id").cloned();
+            stream(state, scope, resume, query.as_deref()).await
         }
-        Endpoint::Rules => match (query::parse(query.as_deref(), Kind::None), state.rules()) {
-            (Err(e), _) => bad_query(e),
-            (_, None) => unavailable("rules"),
-            (Ok(_), Some(rules)) => {
-                let set = rules();
-                let items: Vec<_> = set.rules().collect();
-                json_value(StatusCode::OK, &serde_json::json!({ "items": items }))
-            }
-        },
+        Endpoint::Rules => rules(state, query.as_deref()),
         Endpoint::Ingest => ingest(state, who, req.into_body()).await,
     };
     (label, resp)
+}
+
+/// `GET /api/v1/stream`, resuming after the `Last-Event-ID` header or `last_event_id`.
+async fn stream(
+    state: &ApiState,
+    scope: Scope,
+    last_event_id: Option<HeaderValue>,
+    query: Option<&str>,
+) -> Response<Body> {
+    let header_id = match last_event_id {
+        None => None,
+        Some(v) => match v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+            Some(id) => Some(id),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "bad request",
+                    "header `Last-Event-ID`: expected an event id (a number)",
+                )
+            }
+        },
+    };
+    let q = match query::parse(query, Kind::Stream) {
+        Ok(q) => q,
+        Err(e) => return bad_query(e),
+    };
+    match state.store() {
+        None => unavailable("store"),
+        Some(s) => stream::open(s.clone(), scope, q.filter, header_id.or(q.last_event_id)).await,
+    }
+}
+
+/// `GET /api/v1/rules`: the rules loaded now (rules are not per tenant).
+fn rules(state: &ApiState, query: Option<&str>) -> Response<Body> {
+    if let Err(e) = query::parse(query, Kind::None) {
+        return bad_query(e);
+    }
+    let Some(rules) = state.rules() else {
+        return unavailable("rules");
+    };
+    let set = rules();
+    let items: Vec<_> = set.rules().collect();
+    json_value(StatusCode::OK, &serde_json::json!({ "items": items }))
 }
 
 /// `GET /api/v1/alerts` and `/api/v1/incidents`.
