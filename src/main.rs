@@ -45,6 +45,40 @@ enum Cmd {
         #[command(subcommand)]
         cmd: CertsCmd,
     },
+    /// Make, list and revoke API bearer tokens (works while the daemon runs).
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Make a token and print it on the last line; only its SHA-256 is stored.
+    Create {
+        #[arg(long, value_name = "DIR", default_value = vigil::config::DEFAULT_DATA)]
+        data: PathBuf,
+        /// viewer, operator, ingest or admin.
+        #[arg(long)]
+        role: vigil::api::Role,
+        /// Confine the token to this tenant's alerts and incidents.
+        #[arg(long, value_name = "ID")]
+        tenant: Option<String>,
+        /// A name for the token, shown in incident histories.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tokens: id, role, tenant, name, created (never the secrets; they are not kept).
+    List {
+        #[arg(long, value_name = "DIR", default_value = vigil::config::DEFAULT_DATA)]
+        data: PathBuf,
+    },
+    /// Revoke a token by id; the daemon refuses it within a second.
+    Revoke {
+        #[arg(long, value_name = "DIR", default_value = vigil::config::DEFAULT_DATA)]
+        data: PathBuf,
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -218,6 +252,54 @@ fn main() -> ExitCode {
         Cmd::Certs {
             cmd: CertsCmd::Init { data, client, san },
         } => certs_init(&data, &client, &san),
+        Cmd::Token { cmd } => token(cmd),
+    }
+}
+
+fn token(cmd: TokenCmd) -> ExitCode {
+    use vigil::api::tokens;
+    let result = match cmd {
+        TokenCmd::Create {
+            data,
+            role,
+            tenant,
+            name,
+        } => tokens::create(&data, tokens::NewToken { role, tenant, name }).map(|(t, rec)| {
+            eprintln!(
+                "vigil: token {} ({}{}) stored in {}; it is shown only now:",
+                rec.id,
+                rec.role,
+                rec.tenant
+                    .as_deref()
+                    .map(|t| format!(", tenant {t}"))
+                    .unwrap_or_default(),
+                tokens::path_in(&data).display()
+            );
+            println!("{t}");
+        }),
+        TokenCmd::List { data } => tokens::list(&data).map(|list| {
+            println!("ID\tROLE\tTENANT\tNAME\tCREATED");
+            for t in list {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.role,
+                    t.tenant.as_deref().unwrap_or("-"),
+                    t.name.as_deref().unwrap_or("-"),
+                    t.created
+                );
+            }
+        }),
+        TokenCmd::Revoke { data, id } => tokens::revoke(&data, &id).map(|t| {
+            println!("revoked {}", t.id);
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -65,7 +65,7 @@ impl ApiServer {
                 },
                 _ = shutdown.wait() => break,
             };
-            let (tcp, _peer) = tokio::select! {
+            let (tcp, peer) = tokio::select! {
                 r = self.listener.accept() => match r {
                     Ok(c) => c,
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -82,7 +82,7 @@ impl ApiServer {
             let sd = shutdown.clone();
             conns.spawn(async move {
                 let _permit = permit;
-                connection(tls, tcp, state, sd).await;
+                connection(tls, tcp, peer, state, sd).await;
             });
             while conns.try_join_next().is_some() {}
         }
@@ -96,6 +96,7 @@ impl ApiServer {
 async fn connection(
     tls: TlsAcceptor,
     tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
     state: Arc<ApiState>,
     mut shutdown: Shutdown,
 ) {
@@ -110,7 +111,7 @@ async fn connection(
     gauge.inc();
     let svc = service_fn(move |req| {
         let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(routes::handle(state, req).await) }
+        async move { Ok::<_, std::convert::Infallible>(routes::handle(state, peer.ip(), req).await) }
     });
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -126,4 +127,140 @@ async fn connection(
         }
     }
     gauge.dec();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::TlsConnector;
+
+    use super::*;
+    use crate::api::certs::DevTls;
+    use crate::api::testing::MemStore;
+    use crate::api::tls::server_config;
+    use crate::api::tokens::{self, NewToken, TokenFile};
+    use crate::api::Role;
+    use crate::daemon::readiness::Readiness;
+    use crate::incident::Level;
+    use crate::source::ingest::shutdown_signal;
+
+    fn connector(ca: &Path) -> TlsConnector {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_file(ca).unwrap())
+            .unwrap();
+        let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        TlsConnector::from(Arc::new(cfg))
+    }
+
+    /// Sends one request over a new TLS connection; returns what came back before `until`
+    /// appeared (or the connection closed).
+    async fn exchange(
+        tls: &TlsConnector,
+        addr: SocketAddr,
+        head: &str,
+        until: Option<&str>,
+    ) -> String {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut s = tls.connect(name, tcp).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+                .await
+                .expect("answer in time")
+                .unwrap_or(0);
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got);
+            if n == 0 || until.is_some_and(|u| text.contains(u)) {
+                return text.into_owned();
+            }
+        }
+    }
+
+    fn get(path: &str, token: Option<&str>) -> String {
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n")
+    }
+
+    #[tokio::test]
+    async fn the_api_answers_over_tls_with_tokens_from_the_file() {
+        let dir = std::env::temp_dir().join(format!("vigil-api-tls-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let dev = DevTls::new(dir.join("tls"));
+        dev.ensure(&[]).unwrap();
+        let cfg = server_config(&dev.server_cert(), &dev.server_key(), None).unwrap();
+        let store = MemStore::new(64);
+        store.push(Some("acme"), Level::High, "r-1", &[]);
+        let state = ApiState::new(
+            Arc::new(Readiness::default()),
+            Arc::new(TokenFile::new(&dir)),
+        )
+        .with_store(store.clone());
+        let server = ApiServer::bind("127.0.0.1:0".parse().unwrap(), cfg, Arc::new(state))
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let (trigger, shutdown) = shutdown_signal();
+        let serving = tokio::spawn(server.serve(shutdown));
+        let tls = connector(&dev.ca_cert());
+
+        // A token made while the server runs works at once.
+        let (token, _) = tokens::create(
+            &dir,
+            NewToken {
+                role: Role::Viewer,
+                tenant: Some("acme".into()),
+                name: Some("e2e".into()),
+            },
+        )
+        .unwrap();
+        let r = exchange(&tls, addr, &get("/api/v1/alerts", None), None).await;
+        assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+        assert!(
+            r.to_ascii_lowercase().contains("www-authenticate: bearer"),
+            "{r}"
+        );
+        let r = exchange(&tls, addr, &get("/api/v1/alerts", Some(&token)), None).await;
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        assert!(r.contains(r#""id":"a-0000000000000001""#), "{r}");
+        let r = exchange(&tls, addr, &get("/api/v1/ingest", Some(&token)), None).await;
+        assert!(r.starts_with("HTTP/1.1 405"), "{r}");
+
+        // The stream replays over TLS, then follows.
+        let stream = tokio::spawn({
+            let tls = tls.clone();
+            let head = get("/api/v1/stream?last_event_id=0", Some(&token));
+            async move { exchange(&tls, addr, &head, Some("id: 3\n")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        store.push(Some("globex"), Level::High, "r-1", &[]);
+        store.push(Some("acme"), Level::High, "r-1", &[]);
+        let r = stream.await.unwrap();
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+        assert!(r.contains("text/event-stream"), "{r}");
+        assert!(r.contains("id: 1\nevent: alert\n"), "{r}");
+        assert!(!r.contains("id: 2\n"), "another tenant's alert: {r}");
+
+        trigger.fire();
+        tokio::time::timeout(Duration::from_secs(10), serving)
+            .await
+            .unwrap()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

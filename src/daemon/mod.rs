@@ -138,10 +138,7 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
 
     // The API first, so /healthz answers while the rest comes up.
     let tls = tls_config(&cfg)?;
-    let state = Arc::new(ApiState {
-        readiness: readiness.clone(),
-        auth: Arc::new(NoTokens),
-    });
+    let state = Arc::new(ApiState::new(readiness.clone(), Arc::new(NoTokens)));
     let api = ApiServer::bind(cfg.api.listen, tls, state)
         .await
         .map_err(|source| DaemonError::Bind {
