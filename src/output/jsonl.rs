@@ -153,6 +153,8 @@ impl RotatingFile {
         self.reopen.clone()
     }
 
+    /// Writes `buf[..upto]` (whole lines), rotating between lines so that no file passes
+    /// `max_bytes` unless one line alone does.
     fn write_out(&mut self, upto: usize) -> io::Result<()> {
         if upto == 0 {
             return Ok(());
@@ -161,13 +163,34 @@ impl RotatingFile {
             self.file = open_append(&self.path)?;
             self.size = self.file.metadata()?.len();
         }
-        if let Some(r) = &self.rotation {
-            if self.size > 0 && self.size + upto as u64 > r.max_bytes {
-                self.rotate()?;
-            }
+        let mut done = 0;
+        while done < upto {
+            let rest = &self.buf[done..upto];
+            let n = match &self.rotation {
+                None => rest.len(),
+                Some(r) => {
+                    let room = r.max_bytes.saturating_sub(self.size) as usize;
+                    let fits = rest[..room.min(rest.len())]
+                        .iter()
+                        .rposition(|b| *b == b'\n')
+                        .map_or(0, |i| i + 1);
+                    if fits > 0 {
+                        fits
+                    } else if self.size > 0 {
+                        self.rotate()?;
+                        continue;
+                    } else {
+                        // One line longer than max_bytes: alone in its file, whole.
+                        rest.iter()
+                            .position(|b| *b == b'\n')
+                            .map_or(rest.len(), |i| i + 1)
+                    }
+                }
+            };
+            self.file.write_all(&self.buf[done..done + n])?;
+            self.size += n as u64;
+            done += n;
         }
-        self.file.write_all(&self.buf[..upto])?;
-        self.size += upto as u64;
         self.buf.drain(..upto);
         Ok(())
     }
