@@ -59,6 +59,11 @@ pub enum IncidentsError {
         #[source]
         source: ClientError,
     },
+    #[error("{source}; pass the CA that signed the server's certificate with --cacert FILE (the daemon's dev CA is DATA/tls/ca.crt)")]
+    Untrusted {
+        #[source]
+        source: ClientError,
+    },
     #[error("{0}")]
     Client(#[from] ClientError),
     #[error("{server}: token rejected; make one with `vigil token create --data DIR --role operator` and pass it with --token or VIGIL_TOKEN")]
@@ -148,6 +153,8 @@ impl Api {
                         server: self.server.clone(),
                         source: e,
                     }
+                } else if matches!(e, ClientError::Tls { .. }) {
+                    IncidentsError::Untrusted { source: e }
                 } else {
                     IncidentsError::Client(e)
                 }
