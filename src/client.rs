@@ -103,7 +103,7 @@ pub struct Client {
     auth: Option<HeaderValue>,
     /// Built on the first `https://` request, so that a loopback `http://` peer never needs a
     /// CA bundle on the machine.
-    tls: Arc<OnceLock<Result<TlsConnector, ClientError>>>,
+    tls: Arc<OnceLock<Result<TlsConnector, CaError>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -135,10 +135,8 @@ impl Client {
         };
         let tls = Arc::new(OnceLock::new());
         if let Some(ca) = &opts.cacert {
-            let _ = tls.set(connector(ca));
-            if let Some(Err(e)) = tls.get() {
-                return Err(clone_err(e));
-            }
+            let c = connector(ca).map_err(CaError::into_error)?;
+            let _ = tls.set(Ok(c));
         }
         Ok(Client { opts, auth, tls })
     }
@@ -230,7 +228,7 @@ impl Client {
             .tls
             .get_or_init(|| connector(Path::new(SYSTEM_ROOTS)))
             .as_ref()
-            .map_err(clone_err)?;
+            .map_err(|e| e.clone().into_error())?;
         let name = ServerName::try_from(t.host.clone()).map_err(|e| ClientError::BadUrl {
             url: url.clone(),
             reason: format!("`{}` is not a TLS server name: {e}", t.host),
@@ -286,9 +284,25 @@ where
     })
 }
 
+/// Why a CA file cannot be used; kept (and cloned) in the client's cached connector slot.
+#[derive(Clone, Debug)]
+struct CaError {
+    path: PathBuf,
+    reason: String,
+}
+
+impl CaError {
+    fn into_error(self) -> ClientError {
+        ClientError::Ca {
+            path: self.path,
+            reason: self.reason,
+        }
+    }
+}
+
 /// A TLS connector trusting the CAs in `path` (PEM).
-fn connector(path: &Path) -> Result<TlsConnector, ClientError> {
-    let err = |reason: String| ClientError::Ca {
+fn connector(path: &Path) -> Result<TlsConnector, CaError> {
+    let err = |reason: String| CaError {
         path: path.to_path_buf(),
         reason,
     };
@@ -309,21 +323,6 @@ fn connector(path: &Path) -> Result<TlsConnector, ClientError> {
         .with_no_client_auth();
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(TlsConnector::from(Arc::new(cfg)))
-}
-
-/// The cached connector's error, for every caller after the first (errors are not `Clone`
-/// because of `io::Error`; these two variants carry only strings).
-fn clone_err(e: &ClientError) -> ClientError {
-    match e {
-        ClientError::Ca { path, reason } => ClientError::Ca {
-            path: path.clone(),
-            reason: reason.clone(),
-        },
-        other => ClientError::Http {
-            url: String::new(),
-            reason: other.to_string(),
-        },
-    }
 }
 
 /// A parsed `http://` or `https://` URL.

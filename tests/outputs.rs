@@ -148,7 +148,11 @@ fn alert(seq: u64, incident: &str, title: &str, level: Level, tags: &[&str]) -> 
 }
 
 fn incident(id: &str, title: &str, status: Status, severity: Level) -> Notice {
-    Notice::Incident(Arc::new(Incident {
+    Notice::Incident(Arc::new(incident_of(id, title, status, severity)))
+}
+
+fn incident_of(id: &str, title: &str, status: Status, severity: Level) -> Incident {
+    Incident {
         id: id.into(),
         tenant: Some("acme".into()),
         entity: "10.1.4.20".into(),
@@ -163,7 +167,7 @@ fn incident(id: &str, title: &str, status: Status, severity: Level) -> Notice {
         assignee: None,
         notes: vec![],
         history: vec![],
-    }))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,6 +183,15 @@ async fn alertmanager_gets_one_alert_per_incident_resent_while_open_and_ended_on
             ..OutputsConfig::default()
         },
         || tx.subscribe(),
+        // Open before this start (say, before a restart): sent again at once.
+        || {
+            vec![incident_of(
+                "i-seed",
+                "Metadata abuse",
+                Status::Acknowledged,
+                Level::Medium,
+            )]
+        },
     )
     .expect("spawn outputs");
     assert_eq!(outputs.names(), vec!["alertmanager"]);
@@ -252,6 +265,9 @@ async fn alertmanager_gets_one_alert_per_incident_resent_while_open_and_ended_on
         ended.then_some(())
     })
     .await;
+    let seeded = am_alerts(&am, "i-seed").await;
+    assert_eq!(seeded.len(), 1, "the seed is sent: {seeded:?}");
+    assert_eq!(seeded[0]["labels"]["alertname"], "Metadata abuse");
     let other = am_alerts(&am, "i-02").await;
     assert_eq!(other.len(), 1, "the open incident stays: {other:?}");
     assert_eq!(other[0]["status"]["state"], "active");
@@ -282,6 +298,7 @@ async fn alertmanager_down_counts_errors_and_recovers_on_resend() {
             ..OutputsConfig::default()
         },
         || tx.subscribe(),
+        Vec::new,
     )
     .expect("spawn outputs");
     tx.send(incident(
@@ -449,6 +466,7 @@ async fn webhook_posts_signed_batches_and_retries() {
             ..OutputsConfig::default()
         },
         || tx.subscribe(),
+        Vec::new,
     )
     .expect("spawn outputs");
     let tags = ["attack.t1611"];
@@ -524,7 +542,7 @@ fn webhook_with_an_empty_secret_does_not_start() {
         ..OutputsConfig::default()
     };
     let e = rt
-        .block_on(async { spawn_outputs(&cfg, || tx.subscribe()).map(|_| ()) })
+        .block_on(async { spawn_outputs(&cfg, || tx.subscribe(), Vec::new).map(|_| ()) })
         .expect_err("an empty secret is refused");
     assert!(e.to_string().contains("empty.secret"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);

@@ -323,6 +323,7 @@ fn render(cfg: &AlertmanagerConfig, id: &str, t: &Tracked, now: i64) -> AmAlert 
 pub(super) fn spawn(
     cfg: &AlertmanagerConfig,
     notices: broadcast::Receiver<Notice>,
+    seed: Vec<Incident>,
     stop: watch::Receiver<bool>,
 ) -> Result<Vec<JoinHandle<()>>, OutputError> {
     if cfg.batch == 0 || cfg.max_incidents == 0 || cfg.attempts == 0 {
@@ -339,7 +340,13 @@ pub(super) fn spawn(
     )?;
     // Room for a few resend rounds; past it the sender is far behind and batches are dropped.
     let (tx, rx) = mpsc::channel(64);
-    let follower = tokio::spawn(follow(State::new(cfg.clone()), notices, tx, stop));
+    let mut state = State::new(cfg.clone());
+    for i in &seed {
+        state.incident(i);
+    }
+    let first = state.take();
+    queue(cfg.batch, first, &tx);
+    let follower = tokio::spawn(follow(state, notices, tx, stop));
     let url = join(&cfg.url, "/api/v2/alerts");
     let sender = tokio::spawn(send_batches(client, url, rx, cfg.attempts));
     Ok(vec![follower, sender])

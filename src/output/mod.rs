@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::client::{Client, ClientError, ClientOptions};
-use crate::incident::Notice;
+use crate::incident::{Filter, Incident, Notice, Scope, Status, Store};
 
 pub use alertmanager::AlertmanagerConfig;
 pub use jsonl::RotationConfig;
@@ -96,24 +96,64 @@ impl Outputs {
 
 /// Starts the configured network outputs; call inside a Tokio runtime. `subscribe` is the
 /// store's [`crate::incident::Store::subscribe`]: each output gets its own receiver, taken
-/// now, so that nothing published after this call is missed.
+/// first, so that nothing published after this call is missed. `seed` is called after that and
+/// gives the incidents open when the daemon starts ([`open_incidents`]), so that Alertmanager
+/// hears of them again after a restart instead of expiring them; a notice that races with the
+/// seed is applied after it, so the newer state wins.
 pub fn spawn_outputs(
     cfg: &OutputsConfig,
     subscribe: impl Fn() -> broadcast::Receiver<Notice>,
+    seed: impl FnOnce() -> Vec<Incident>,
 ) -> Result<Outputs, OutputError> {
     let (stop, stopped) = watch::channel(false);
+    let am_notices = cfg.alertmanager.as_ref().map(|_| subscribe());
+    let wh_notices = cfg.webhook.as_ref().map(|_| subscribe());
+    let seed = if am_notices.is_some() {
+        seed()
+    } else {
+        Vec::new()
+    };
     let mut tasks = Vec::new();
-    if let Some(am) = &cfg.alertmanager {
-        for t in alertmanager::spawn(am, subscribe(), stopped.clone())? {
+    if let (Some(am), Some(rx)) = (&cfg.alertmanager, am_notices) {
+        for t in alertmanager::spawn(am, rx, seed, stopped.clone())? {
             tasks.push((alertmanager::NAME, t));
         }
     }
-    if let Some(wh) = &cfg.webhook {
-        for t in webhook::spawn(wh, subscribe(), stopped.clone())? {
+    if let (Some(wh), Some(rx)) = (&cfg.webhook, wh_notices) {
+        for t in webhook::spawn(wh, rx, stopped.clone())? {
             tasks.push((webhook::NAME, t));
         }
     }
     Ok(Outputs { stop, tasks })
+}
+
+/// Every open or acknowledged incident in `store`, for [`spawn_outputs`]' seed. A store error
+/// is reported and what was read so far is returned: the outputs still start.
+pub fn open_incidents(store: &dyn Store) -> Vec<Incident> {
+    let mut out = Vec::new();
+    for status in [Status::Open, Status::Acknowledged] {
+        let filter = Filter {
+            status: Some(status),
+            ..Filter::default()
+        };
+        let mut cursor: Option<String> = None;
+        loop {
+            match store.incidents(&Scope::All, &filter, 1000, cursor.as_deref()) {
+                Ok(page) => {
+                    out.extend(page.items);
+                    match page.next {
+                        Some(next) => cursor = Some(next),
+                        None => break,
+                    }
+                }
+                Err(e) => {
+                    eprintln!("vigil: outputs: cannot read the open incidents: {e}");
+                    return out;
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A client for an output, with its bearer token read from a file (never from the config).
