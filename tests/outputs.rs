@@ -280,6 +280,7 @@ async fn alertmanager_gets_one_alert_per_incident_resent_while_open_and_ended_on
     assert!(sent >= 3, "sent {sent}");
     let rendered = vigil::metrics::render();
     assert!(rendered.contains("vigil_output_sent_total{output=\"alertmanager\"}"));
+    promtool_accepts(&rendered);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,6 +351,30 @@ async fn alertmanager_down_counts_errors_and_recovers_on_resend() {
     .await;
     assert_eq!(got["labels"]["severity"], "critical");
     outputs.shutdown(Duration::from_secs(5)).await;
+}
+
+/// `promtool check metrics` (Debian's `prometheus` package) finds nothing to say.
+fn promtool_accepts(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool (apt-get install prometheus)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A loopback HTTP/1.1 server that answers the first request 503 and the rest 200, and hands
@@ -613,5 +638,32 @@ fn the_alert_file_rotates_by_size_and_reopens_after_logrotate() {
         std::fs::read_to_string(&path).expect("reopened file"),
         "{\"seq\":500}\n"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_still_sends_what_was_published_before_it() {
+    let dir = temp_dir("webhook-drain");
+    let secret_file = dir.join("webhook.secret");
+    std::fs::write(&secret_file, "k").expect("write secret");
+    let (url, mut got) = webhook_receiver().await;
+    let (tx, _keep) = broadcast::channel(64);
+    let outputs = spawn_outputs(
+        &OutputsConfig {
+            webhook: Some(WebhookConfig::new(&url, secret_file)),
+            ..OutputsConfig::default()
+        },
+        || tx.subscribe(),
+        Vec::new,
+    )
+    .expect("spawn outputs");
+    tx.send(alert(9, "i-09", "Last words", Level::Critical, &[]))
+        .expect("send");
+    // The daemon stops its outputs right after the pipeline's last alerts are stored.
+    outputs.shutdown(Duration::from_secs(10)).await;
+    let _refused = recv(&mut got).await;
+    let (_, body) = recv(&mut got).await;
+    let doc: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(doc["alerts"][0]["rule"]["title"], "Last words");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -338,8 +338,9 @@ pub(super) fn spawn(
         cfg.token_file.as_deref(),
         cfg.timeout,
     )?;
-    // Room for a few resend rounds; past it the sender is far behind and batches are dropped.
-    let (tx, rx) = mpsc::channel(64);
+    // Room for two full resend rounds; past it the sender is far behind (Alertmanager slow or
+    // down) and batches are dropped, to be made up by a later resend.
+    let (tx, rx) = mpsc::channel(2 * cfg.max_incidents.div_ceil(cfg.batch) + 16);
     let mut state = State::new(cfg.clone());
     for i in &seed {
         state.incident(i);
@@ -378,7 +379,13 @@ async fn follow(
                 Err(RecvError::Closed) => break,
             },
             _ = resend.tick() => state.mark_all(),
-            _ = stop.changed() => break,
+            _ = stop.changed() => {
+                // What the store published before the stop (the pipeline's drain) still goes.
+                while let Ok(n) = notices.try_recv() {
+                    state.apply(&n);
+                }
+                break;
+            }
         }
         let alerts = state.take();
         queue(state.cfg.batch, alerts, &tx);

@@ -151,30 +151,34 @@ async fn follow(
 ) {
     let dropped = metrics::OUTPUT_DROPPED.with_label_values(&[NAME]);
     let depth = metrics::QUEUE_DEPTH.with_label_values(&["output_webhook"]);
-    loop {
-        let n = tokio::select! {
-            n = notices.recv() => n,
-            _ = stop.changed() => break,
-        };
-        let alert = match n {
-            Ok(Notice::Alert(a)) => a,
-            Ok(Notice::Incident(_)) => continue,
-            Err(RecvError::Lagged(k)) => {
-                dropped.inc_by(k);
-                continue;
-            }
-            Err(RecvError::Closed) => break,
-        };
+    let take = |n: Notice| {
+        let Notice::Alert(alert) = n else { return };
         if min_level.is_some_and(|min| alert.level < min) {
-            continue;
+            return;
         }
         let Ok(json) = serde_json::to_vec(&alert.json) else {
-            continue;
+            return;
         };
         if tx.try_send(Bytes::from(json)).is_err() {
             dropped.inc();
         }
         depth.set((tx.max_capacity() - tx.capacity()) as i64);
+    };
+    loop {
+        tokio::select! {
+            n = notices.recv() => match n {
+                Ok(n) => take(n),
+                Err(RecvError::Lagged(k)) => dropped.inc_by(k),
+                Err(RecvError::Closed) => break,
+            },
+            _ = stop.changed() => {
+                // What the store published before the stop (the pipeline's drain) still goes.
+                while let Ok(n) = notices.try_recv() {
+                    take(n);
+                }
+                break;
+            }
+        }
     }
 }
 
