@@ -377,6 +377,43 @@ fn promtool_accepts(text: &str) {
     );
 }
 
+/// Reads one HTTP/1.1 request from `s`, answers it with `status`, returns its head and body.
+async fn serve_one<S>(s: &mut S, status: &str) -> (String, Vec<u8>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head, body_start) = loop {
+        let k = s.read(&mut chunk).await.unwrap_or(0);
+        if k == 0 {
+            break (String::new(), 0);
+        }
+        buf.extend_from_slice(&chunk[..k]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break (String::from_utf8_lossy(&buf[..i]).into_owned(), i + 4);
+        }
+    };
+    let len = header(&head, "content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    while buf.len() < body_start + len {
+        let k = s.read(&mut chunk).await.unwrap_or(0);
+        if k == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..k]);
+    }
+    let _ = s
+        .write_all(
+            format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await;
+    let _ = s.shutdown().await;
+    (head, buf[body_start.min(buf.len())..].to_vec())
+}
+
 /// A loopback HTTP/1.1 server that answers the first request 503 and the rest 200, and hands
 /// every request's headers and body to the test.
 async fn webhook_receiver() -> (String, tokio::sync::mpsc::Receiver<(String, Vec<u8>)>) {
@@ -389,51 +426,145 @@ async fn webhook_receiver() -> (String, tokio::sync::mpsc::Receiver<(String, Vec
         let mut n = 0;
         while let Ok((mut s, _)) = l.accept().await {
             n += 1;
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            let (head, body_start) = loop {
-                let k = s.read(&mut chunk).await.unwrap_or(0);
-                if k == 0 {
-                    break (String::new(), 0);
-                }
-                buf.extend_from_slice(&chunk[..k]);
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break (String::from_utf8_lossy(&buf[..i]).into_owned(), i + 4);
-                }
-            };
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse::<usize>().ok())?
-                })
-                .unwrap_or(0);
-            while buf.len() < body_start + len {
-                let k = s.read(&mut chunk).await.unwrap_or(0);
-                if k == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..k]);
-            }
             let status = if n == 1 {
                 "503 Service Unavailable"
             } else {
                 "200 OK"
             };
-            let _ = s
-                .write_all(
-                    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                        .as_bytes(),
-                )
-                .await;
-            let body = buf[body_start..].to_vec();
-            if tx.send((head, body)).await.is_err() {
+            if tx.send(serve_one(&mut s, status).await).await.is_err() {
                 break;
             }
         }
     });
     (url, rx)
+}
+
+/// A CA and a server certificate for 127.0.0.1, made with real `openssl`.
+fn openssl_ca_and_server(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("write ext");
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    (
+        dir.join("ca.crt"),
+        dir.join("server.crt"),
+        dir.join("server.key"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_over_https_trusts_its_ca_file_and_sends_the_token() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = temp_dir("webhook-tls");
+    let (ca, cert, key) = openssl_ca_and_server(&dir);
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .expect("cert")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certs");
+    let key = PrivateKeyDer::from_pem_file(&key).expect("key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("https://{}/hook", l.local_addr().expect("addr"));
+    let (got_tx, mut got) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let Ok(mut tls) = acceptor.accept(s).await else {
+                continue;
+            };
+            let _ = got_tx.send(serve_one(&mut tls, "200 OK").await).await;
+        }
+    });
+
+    std::fs::write(dir.join("secret"), "k").expect("write secret");
+    std::fs::write(dir.join("token"), "hook-token\n").expect("write token");
+    let mut cfg = WebhookConfig::new(&url, dir.join("secret"));
+    cfg.cacert = Some(ca);
+    cfg.token_file = Some(dir.join("token"));
+    let (tx, _keep) = broadcast::channel(64);
+    let outputs = spawn_outputs(
+        &OutputsConfig {
+            webhook: Some(cfg),
+            ..OutputsConfig::default()
+        },
+        || tx.subscribe(),
+        Vec::new,
+    )
+    .expect("spawn outputs");
+    tx.send(alert(11, "i-11", "Over TLS", Level::High, &[]))
+        .expect("send");
+    let (head, body) = recv(&mut got).await;
+    assert_eq!(header(&head, "authorization"), Some("Bearer hook-token"));
+    let doc: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(doc["alerts"][0]["rule"]["title"], "Over TLS");
+    outputs.shutdown(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
