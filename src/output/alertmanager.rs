@@ -1,14 +1,10 @@
-//! The Alertmanager output: one Alertmanager alert per incident, posted to `/api/v2/alerts`.
-//! Alertmanager forgets an alert without `endsAt` after its `resolve_timeout`, so open
-//! incidents are re-sent every `resend_interval`; a resolved one is sent once with
-//! `endsAt` = now and then forgotten. Labels: `alertname` (the incident's title, which is its
-//! first rule's title), `severity`, `tenant` (absent for alerts without one), `technique`
-//! (the first `attack.tNNNN` tag, upper-cased as ATT&CK writes it: `T1611`, `T1059.004`) and
-//! `incident_id`; annotations `summary` and `description`.
-//!
-//! Two tasks: the follower keeps the incidents' state and never waits on the network; the
-//! sender posts batches with retries. Between them a bounded queue that drops (and counts)
-//! when Alertmanager is down for long; the next resend makes up for what was dropped.
+//! The Alertmanager output: one alert per incident, POSTed to `/api/v2/alerts`, re-sent every
+//! `resend_interval` while open (Alertmanager forgets alerts after `resolve_timeout`) and sent
+//! once with `endsAt` = now when resolved. Labels: `alertname` (the incident's title, its first
+//! rule's), `severity`, `tenant` (absent without one), `technique` (the first `attack.tNNNN`
+//! tag as ATT&CK writes it: `T1611`, `T1059.004`), `incident_id`; annotations `summary`,
+//! `description`. A follower task keeps the state and never waits on the network; a sender
+//! task posts batches with retries; a bounded queue between them drops and counts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

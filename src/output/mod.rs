@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::client::{Client, ClientError, ClientOptions};
 use crate::incident::{Filter, Incident, Notice, Scope, Status, Store};
+use crate::metrics::{OUTPUT_DROPPED, OUTPUT_ERRORS, OUTPUT_SENT};
 
 pub use alertmanager::AlertmanagerConfig;
 pub use jsonl::RotationConfig;
@@ -124,7 +125,14 @@ pub fn spawn_outputs(
             tasks.push((webhook::NAME, t));
         }
     }
-    Ok(Outputs { stop, tasks })
+    let outputs = Outputs { stop, tasks };
+    // Configured outputs show their counters from the first scrape, at zero.
+    for name in outputs.names() {
+        for m in [&OUTPUT_SENT, &OUTPUT_ERRORS, &OUTPUT_DROPPED] {
+            m.with_label_values(&[name]);
+        }
+    }
+    Ok(outputs)
 }
 
 /// Every open or acknowledged incident in `store`, for [`spawn_outputs`]' seed. A store error
@@ -203,7 +211,6 @@ async fn post_with_retries(
     attempts: u32,
     failing: &mut bool,
 ) -> bool {
-    use crate::metrics::OUTPUT_ERRORS;
     for attempt in 1..=attempts {
         let res = client
             .request(
