@@ -240,6 +240,24 @@ async fn alertmanager_gets_one_alert_per_incident_resent_while_open_and_ended_on
         "https://vigil.example:8443/api/v1/incidents/i-01"
     );
 
+    // amtool, Alertmanager's own client, finds it by the labels a SOC would route on.
+    let out = Command::new("amtool")
+        .args(["alert", "query", "-o", "json"])
+        .arg(format!("--alertmanager.url={}", am.url))
+        .args(["technique=T1611", "tenant=acme", "severity=high"])
+        .output()
+        .expect("run amtool (apt-get install prometheus-alertmanager)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("amtool JSON");
+    assert!(
+        found.iter().any(|a| a["labels"]["incident_id"] == "i-01"),
+        "{found:?}"
+    );
+
     // Re-sent while open: Alertmanager's updatedAt moves without any new notice (after the
     // updates the notices above caused have settled).
     tokio::time::sleep(Duration::from_millis(300)).await;
