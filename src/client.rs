@@ -31,6 +31,8 @@ const MAX_BODY: usize = 16 << 20;
 pub enum ClientError {
     #[error("{url}: not a usable URL: {reason}")]
     BadUrl { url: String, reason: String },
+    #[error("the token holds characters not allowed in an HTTP header")]
+    BadToken,
     #[error("{}: cannot load CA certificates: {reason}", path.display())]
     Ca { path: PathBuf, reason: String },
     #[error("cannot connect to {url}: {source}")]
@@ -122,13 +124,8 @@ impl Client {
         let auth = match &opts.token {
             None => None,
             Some(t) => {
-                let mut v =
-                    HeaderValue::from_str(&format!("Bearer {}", t.trim())).map_err(|_| {
-                        ClientError::BadUrl {
-                            url: "(token)".into(),
-                            reason: "the token holds characters not allowed in a header".into(),
-                        }
-                    })?;
+                let mut v = HeaderValue::from_str(&format!("Bearer {}", t.trim()))
+                    .map_err(|_| ClientError::BadToken)?;
                 v.set_sensitive(true);
                 Some(v)
             }
