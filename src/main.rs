@@ -50,6 +50,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: TokenCmd,
     },
+    /// Incidents on a running daemon: list, show, acknowledge, resolve.
+    Incidents(IncidentsArgs),
 }
 
 #[derive(Subcommand)]
@@ -79,6 +81,48 @@ enum TokenCmd {
         data: PathBuf,
         id: String,
     },
+}
+
+#[derive(clap::Args)]
+struct IncidentsArgs {
+    #[command(subcommand)]
+    cmd: IncidentsCmd,
+    /// The daemon's API.
+    #[arg(long, global = true, value_name = "URL", default_value = vigil::client::incidents::DEFAULT_SERVER)]
+    server: String,
+    /// Bearer token (default: the VIGIL_TOKEN environment variable); `vigil token create`.
+    #[arg(long, global = true, value_name = "TOKEN")]
+    token: Option<String>,
+    /// CA certificate (PEM) that signed the API's certificate (default:
+    /// ./vigil-data/tls/ca.crt when present, else the system roots).
+    #[arg(long, global = true, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// JSON lines even on a terminal (the default when piped).
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum IncidentsCmd {
+    /// Newest first, filtered.
+    List {
+        #[arg(long, value_name = "ID")]
+        tenant: Option<String>,
+        /// At least this severity (informational, low, medium, high, critical).
+        #[arg(long, value_name = "LEVEL")]
+        level: Option<String>,
+        /// open, acknowledged or resolved.
+        #[arg(long, value_name = "STATUS")]
+        status: Option<String>,
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: usize,
+    },
+    /// One incident with its history.
+    Show { id: String },
+    /// Acknowledge an incident (operator role).
+    Ack { id: String },
+    /// Resolve an incident (operator role).
+    Resolve { id: String },
 }
 
 #[derive(Subcommand)]
@@ -253,6 +297,7 @@ fn main() -> ExitCode {
             cmd: CertsCmd::Init { data, client, san },
         } => certs_init(&data, &client, &san),
         Cmd::Token { cmd } => token(cmd),
+        Cmd::Incidents(a) => incidents(a),
     }
 }
 
@@ -299,6 +344,51 @@ fn token(cmd: TokenCmd) -> ExitCode {
         Err(e) => {
             eprintln!("vigil: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn incidents(a: IncidentsArgs) -> ExitCode {
+    use std::io::IsTerminal;
+    use vigil::client::incidents::{self as inc, Command, Connection, Format, ListQuery};
+    let cmd = match a.cmd {
+        IncidentsCmd::List {
+            tenant,
+            level,
+            status,
+            limit,
+        } => Command::List(ListQuery {
+            tenant,
+            level,
+            status,
+            limit,
+        }),
+        IncidentsCmd::Show { id } => Command::Show(id),
+        IncidentsCmd::Ack { id } => Command::Ack(id),
+        IncidentsCmd::Resolve { id } => Command::Resolve(id),
+    };
+    let conn = Connection {
+        server: a.server,
+        token: a
+            .token
+            .or_else(|| std::env::var("VIGIL_TOKEN").ok())
+            .filter(|t| !t.trim().is_empty()),
+        cacert: a.cacert.or_else(inc::default_cacert),
+    };
+    let stdout = std::io::stdout();
+    let format = if a.json || !stdout.is_terminal() {
+        Format::Json
+    } else {
+        Format::Table
+    };
+    match inc::run(&cmd, &conn, format, &mut stdout.lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(inc::IncidentsError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vigil: {e}");
+            ExitCode::FAILURE
         }
     }
 }

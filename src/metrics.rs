@@ -435,6 +435,31 @@ pub fn render() -> String {
     buf
 }
 
+/// Alerts an output delivered (Alertmanager: alert updates; webhook: alerts), by output.
+pub static OUTPUT_SENT: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_output_sent_total",
+        "Alerts delivered by an output, by output.",
+        &["output"],
+    )
+});
+/// Failed delivery attempts (each retry counts), by output.
+pub static OUTPUT_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_output_errors_total",
+        "Failed delivery attempts of an output (each retry counts), by output.",
+        &["output"],
+    )
+});
+/// Alerts an output gave up on: queue full, retries exhausted, or notices missed.
+pub static OUTPUT_DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "vigil_output_dropped_total",
+        "Alerts an output dropped (queue full, retries exhausted, notices missed), by output.",
+        &["output"],
+    )
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;
