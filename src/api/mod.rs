@@ -16,6 +16,6 @@ pub mod v1;
 pub(crate) mod testing;
 
 pub use auth::{Authenticate, NoTokens, Principal, Role};
-pub use routes::{ApiState, IngestFn, RulesFn};
+pub use routes::{ApiState, IngestError, IngestFn, Ingested, RulesFn};
 pub use server::ApiServer;
 pub use tokens::TokenFile;

@@ -30,8 +30,32 @@ pub type Body = BoxBody<Bytes, Infallible>;
 pub type RulesFn = Arc<dyn Fn() -> Arc<RuleSet> + Send + Sync>;
 
 /// Hands an ingest body (log lines or JSON lines) to the pipeline, attributed to the
-/// token's tenant when it has one; returns how many events were accepted, or why not.
-pub type IngestFn = Arc<dyn Fn(Bytes, Option<String>) -> Result<usize, String> + Send + Sync>;
+/// token's tenant when it has one; says how many events were accepted, or why none were.
+pub type IngestFn =
+    Arc<dyn Fn(Bytes, Option<String>) -> Result<Ingested, IngestError> + Send + Sync>;
+
+/// What an ingest body gave.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Ingested {
+    /// Events handed to the pipeline.
+    pub accepted: usize,
+    /// Lines that did not parse (counted in `vigil_parse_errors_total{source="api"}`).
+    pub rejected: usize,
+    /// The first of them: `line N: reason`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+}
+
+/// Why an ingest body was refused whole.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// The body is not a format vigil reads (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// The daemon cannot take it now (503), e.g. it is stopping.
+    #[error("{0}")]
+    Unavailable(String),
+}
 
 /// What the routes need. The daemon makes it early (so `/healthz` answers while the rest comes
 /// up) and attaches the store, rules and ingest as they exist, through `&self`; until then the

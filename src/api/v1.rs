@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::api::auth::{Need, Principal};
 use crate::api::query::{self, Kind, ListQuery};
-use crate::api::routes::{error, json_value, read_body, ApiState, Body, MAX_BODY};
+use crate::api::routes::{error, json_value, read_body, ApiState, Body, IngestError, MAX_BODY};
 use crate::api::stream;
 use crate::incident::{Action, Scope, Store, StoreError};
 
@@ -328,8 +328,11 @@ where
     let (ingest, tenant) = (ingest.clone(), who.tenant.clone());
     // The daemon's ingest may wait for room in its queue: not on the runtime's threads.
     blocking(move || match ingest(body, tenant) {
-        Ok(n) => json_value(StatusCode::OK, &serde_json::json!({ "accepted": n })),
-        Err(why) => error(StatusCode::SERVICE_UNAVAILABLE, "ingest refused", &why),
+        Ok(report) => json_value(StatusCode::OK, &report),
+        Err(IngestError::Invalid(why)) => error(StatusCode::BAD_REQUEST, "unreadable body", &why),
+        Err(IngestError::Unavailable(why)) => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "ingest refused", &why)
+        }
     })
     .await
 }
@@ -430,7 +433,10 @@ mod tests {
                 .filter(|l| !l.is_empty())
                 .count();
             sink.lock().unwrap().push((body, tenant));
-            Ok(n)
+            Ok(crate::api::Ingested {
+                accepted: n,
+                ..Default::default()
+            })
         }));
         (st, store, seen)
     }
@@ -664,7 +670,10 @@ mod tests {
                 req("POST", "/api/v1/ingest", Some("acme-ingest"), "a\nb\n"),
             )
             .await;
-            assert_eq!(json(r).await, serde_json::json!({"accepted": 2}));
+            assert_eq!(
+                json(r).await,
+                serde_json::json!({"accepted": 2, "rejected": 0})
+            );
             let r = call(&st, req("POST", "/api/v1/ingest", Some("ingest"), "c\n")).await;
             assert_eq!(r.status(), StatusCode::OK);
             let seen = seen.lock().unwrap().clone();
