@@ -93,6 +93,8 @@ pub struct OutputConfig {
     pub jsonl: PathBuf,
     /// Write every normalized event, not only alerts.
     pub events: bool,
+    /// Alertmanager, the webhook, and rotation of the JSON-lines file.
+    pub outputs: crate::output::OutputsConfig,
 }
 
 /// Command-line values that override the file (`vigil run` flags).
@@ -184,6 +186,7 @@ impl Default for Config {
             output: OutputConfig {
                 jsonl: Path::new(DEFAULT_DATA).join(DEFAULT_JSONL),
                 events: true,
+                outputs: crate::output::OutputsConfig::default(),
             },
             shutdown_timeout: Duration::from_secs(10),
         }
@@ -281,6 +284,9 @@ struct RawPipeline {
 struct RawOutput {
     jsonl: Option<Spanned<String>>,
     events: Option<bool>,
+    alertmanager: Option<crate::output::AlertmanagerConfig>,
+    webhook: Option<crate::output::WebhookConfig>,
+    rotate: Option<crate::output::RotationConfig>,
 }
 
 /// Collects problems while the file is turned into a [`Config`].
@@ -621,6 +627,11 @@ impl Config {
         if let Some(e) = raw.output.events {
             self.output.events = e;
         }
+        self.output.outputs = crate::output::OutputsConfig {
+            alertmanager: raw.output.alertmanager.clone(),
+            webhook: raw.output.webhook.clone(),
+            rotate: raw.output.rotate.clone(),
+        };
         match &raw.output.jsonl {
             Some(j) => {
                 let p = PathBuf::from(j.get_ref());

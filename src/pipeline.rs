@@ -67,7 +67,7 @@ pub enum Rules {
 }
 
 impl Rules {
-    fn current(&self) -> Arc<RuleSet> {
+    pub fn current(&self) -> Arc<RuleSet> {
         match self {
             Rules::Fixed(r) => r.clone(),
             Rules::Reloadable(s) => s.current(),

@@ -2,14 +2,13 @@
 //! the HTTPS API, reloads on SIGHUP and stops on SIGTERM/SIGINT by draining every queue and
 //! flushing the outputs. Tokio runs the network edges; the pipeline's threads do the work.
 
+pub mod api_ingest;
 pub mod notify;
 pub mod readiness;
 pub mod tenants;
 
-use std::fs::OpenOptions;
-use std::io::BufWriter;
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -19,12 +18,13 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::api::certs::{CertError, DevTls};
 use crate::api::tls::{server_config, TlsError};
-use crate::api::{ApiServer, ApiState, NoTokens};
+use crate::api::tokens::TokenFile;
+use crate::api::{ApiServer, ApiState};
 use crate::config::Config;
 use crate::enrich::{Tenants, TenantsError};
 use crate::event::Event;
 use crate::metrics;
-use crate::output::jsonl::{JsonLines, Print};
+use crate::output::jsonl::{JsonLines, Print, Reopen, RotatingFile};
 use crate::pipeline::{Pipeline, Rules, Sink};
 use crate::rules::{bundled, Alert, LoadOptions, RuleStore, Watcher};
 use crate::source::follow::{FollowError, Follower, Positions};
@@ -35,6 +35,7 @@ use crate::source::netflow::{DecoderConfig, FlowExportDecoder};
 use crate::source::syslog_net::{SyslogTcp, SyslogUdp};
 use crate::source::syslog_tls;
 
+use self::api_ingest::ApiIngest;
 use self::readiness::Readiness;
 use self::tenants::LiveTenants;
 
@@ -138,8 +139,11 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
 
     // The API first, so /healthz answers while the rest comes up.
     let tls = tls_config(&cfg)?;
-    let state = Arc::new(ApiState::new(readiness.clone(), Arc::new(NoTokens)));
-    let api = ApiServer::bind(cfg.api.listen, tls, state)
+    let state = Arc::new(ApiState::new(
+        readiness.clone(),
+        Arc::new(TokenFile::new(&cfg.data)),
+    ));
+    let api = ApiServer::bind(cfg.api.listen, tls, state.clone())
         .await
         .map_err(|source| DaemonError::Bind {
             what: "api",
@@ -156,8 +160,10 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
     // watched and reloaded on SIGHUP; without any, the bundled pack runs.
     let (rules, _watcher) = load_rules(&cfg)?;
     readiness.ready("rules");
+    let current = rules.clone();
+    state.set_rules(Arc::new(move || current.current()));
 
-    let sink = open_output(&cfg)?;
+    let (sink, reopen) = open_output(&cfg)?;
     let pipeline = Pipeline::start_with_rules(
         cfg.pipeline.clone(),
         live.enricher(),
@@ -165,6 +171,10 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
         sink,
     );
     let (ingest, ingest_rx) = Ingest::new(cfg.ingest_queue, cfg.pipeline.batch);
+    // POST /api/v1/ingest: lines from API clients, waiting for room rather than dropping.
+    let api_ingest = Arc::new(ApiIngest::new(ingest.sender("api")));
+    let handle = api_ingest.clone();
+    state.set_ingest(Arc::new(move |body, tenant| handle.ingest(&body, tenant)));
     let input = pipeline.packet_input("ingest", true);
     let forwarder = std::thread::Builder::new()
         .name("ingest".into())
@@ -239,7 +249,10 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
 
     loop {
         tokio::select! {
-            _ = hup.recv() => reload(&cfg, &live, &rules).await,
+            _ = hup.recv() => {
+                reopen.request();
+                reload(&cfg, &live, &rules).await
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
@@ -249,6 +262,7 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
     let _ = notify::notify("STOPPING=1");
     readiness.stopping();
     trigger.fire();
+    api_ingest.close();
     capture_stop.store(true, Ordering::Relaxed);
     files_stop.store(true, Ordering::Relaxed);
     let drain = async {
@@ -369,8 +383,9 @@ async fn bind_sources(
     Ok(out)
 }
 
-/// The JSON-lines output, appended to.
-fn open_output(cfg: &Config) -> Result<Box<dyn Sink>, DaemonError> {
+/// The JSON-lines output, appended to and rotated as configured; the handle reopens it
+/// (SIGHUP, after an outside logrotate moved it).
+fn open_output(cfg: &Config) -> Result<(Box<dyn Sink>, Reopen), DaemonError> {
     let path = &cfg.output.jsonl;
     let err = |source| DaemonError::Output {
         path: path.clone(),
@@ -379,21 +394,17 @@ fn open_output(cfg: &Config) -> Result<Box<dyn Sink>, DaemonError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o640)
-        .open(path)
-        .map_err(err)?;
+    let file = RotatingFile::open(path, cfg.output.outputs.rotate.clone()).map_err(err)?;
+    let reopen = file.reopen_handle();
     let print = if cfg.output.events {
         Print::Both
     } else {
         Print::Alerts
     };
-    Ok(Box::new(FlushEveryBatch(JsonLines::new(
-        BufWriter::with_capacity(1 << 16, file),
-        print,
-    ))))
+    Ok((
+        Box::new(FlushEveryBatch(JsonLines::new(file, print))),
+        reopen,
+    ))
 }
 
 /// Makes a live output visible to `tail -f` batch by batch instead of every 64 KiB.

@@ -3,13 +3,17 @@
 //! Correlation alerts add the group key, the count and the ids of the events they rest on;
 //! collapsed (suppressed) repeats carry how many alerts they stand for.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use super::RuleInfo;
-use crate::event::{f, Event, Timestamp, Value};
+use crate::event::{f, Event, FieldId, Timestamp, Value};
+
+/// The tenant of the ingest token an event came with (`POST /api/v1/ingest`).
+pub static INGEST_TENANT: LazyLock<FieldId> =
+    LazyLock::new(|| crate::event::intern("ingest_tenant"));
 
 /// What a correlation alert adds.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,8 +55,11 @@ fn text(v: &Value) -> Option<String> {
 impl Alert {
     /// A detection alert for `ev`.
     pub fn new(rule: Arc<RuleInfo>, ev: &Event) -> Alert {
+        // Events sent with a tenant-scoped ingest token belong to that tenant, whatever
+        // addresses they claim (`ingest_tenant`, see daemon::api_ingest).
         let tenant = ev
-            .get(f::SRC_TENANT)
+            .get(*INGEST_TENANT)
+            .or_else(|| ev.get(f::SRC_TENANT))
             .or_else(|| ev.get(f::DST_TENANT))
             .and_then(text);
         let src_ip = ev.get(f::SRC_IP).and_then(text);

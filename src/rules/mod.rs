@@ -22,7 +22,7 @@ mod suppress;
 pub mod test_events;
 mod yaml;
 
-pub use alert::{Alert, CorrelationHit};
+pub use alert::{Alert, CorrelationHit, INGEST_TENANT};
 pub use engine::Engine;
 pub use parse::{parse_timespan, RuleLogSource, SuppressionSpec};
 pub use reload::{RuleStore, Watcher};
