@@ -16,7 +16,8 @@ use crate::api::auth::{Need, Principal};
 use crate::api::query::{self, Kind, ListQuery};
 use crate::api::routes::{error, json_value, read_body, ApiState, Body, IngestError, MAX_BODY};
 use crate::api::stream;
-use crate::incident::{Action, Scope, Store, StoreError};
+use crate::incident::posture;
+use crate::incident::{open_incidents, Action, Scope, Store, StoreError};
 
 /// Largest body of an incident action (`assign`, `notes`).
 const MAX_ACTION_BODY: usize = 64 * 1024;
@@ -31,6 +32,7 @@ enum Endpoint {
     Stream,
     Rules,
     Ingest,
+    Posture,
 }
 
 impl Endpoint {
@@ -50,6 +52,7 @@ impl Endpoint {
             ["stream"] => Endpoint::Stream,
             ["rules"] => Endpoint::Rules,
             ["ingest"] => Endpoint::Ingest,
+            ["posture"] => Endpoint::Posture,
             _ => return None,
         })
     }
@@ -63,6 +66,7 @@ impl Endpoint {
             Endpoint::Stream => "/api/v1/stream",
             Endpoint::Rules => "/api/v1/rules",
             Endpoint::Ingest => "/api/v1/ingest",
+            Endpoint::Posture => "/api/v1/posture",
         }
     }
 
@@ -172,6 +176,16 @@ where
         }
         Endpoint::Rules => rules(state, query.as_deref()),
         Endpoint::Ingest => ingest(state, who, req.into_body()).await,
+        Endpoint::Posture => {
+            with_store(state, move |s| match open_incidents(s, &scope) {
+                Ok(open) => json_value(
+                    StatusCode::OK,
+                    &posture::compute(&open, now_ms(), posture::HALF_LIFE_HOURS),
+                ),
+                Err(e) => store_error(e),
+            })
+            .await
+        }
     };
     (label, resp)
 }
@@ -337,6 +351,13 @@ where
     .await
 }
 
+/// Wall-clock Unix milliseconds, for the posture's decay.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Runs `f` against the store on the blocking pool: store reads may wait for the disk.
 async fn with_store<F>(state: &ApiState, f: F) -> Response<Body>
 where
@@ -452,6 +473,7 @@ mod tests {
             ("GET", ACME_INC.to_string(), "", Need::Read),
             ("GET", "/api/v1/stream".to_string(), "", Need::Read),
             ("GET", "/api/v1/rules".to_string(), "", Need::Read),
+            ("GET", "/api/v1/posture".to_string(), "", Need::Read),
             ("POST", "/api/v1/ingest".to_string(), "line\n", Need::Ingest),
         ];
         for (act, body) in [
@@ -489,6 +511,34 @@ mod tests {
                     }
                 }
             }
+        });
+    }
+
+    #[test]
+    fn posture_ranks_tenants_within_the_tokens_scope() {
+        block(async {
+            let (st, _, _) = fixture();
+            let all =
+                json(call(&st, req("GET", "/api/v1/posture", Some("viewer"), "")).await).await;
+            let mut tenants: Vec<&str> = all["tenants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["tenant"].as_str().unwrap())
+                .collect();
+            tenants.sort();
+            assert_eq!(tenants, ["", "acme", "globex"], "{all}");
+            let acme_open = all["tenants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["tenant"] == "acme")
+                .map(|t| t["open"]["high"].clone());
+            assert_eq!(acme_open, Some(serde_json::json!(1)), "{all}");
+            let acme =
+                json(call(&st, req("GET", "/api/v1/posture", Some("acme-viewer"), "")).await).await;
+            assert_eq!(acme["tenants"].as_array().unwrap().len(), 1, "{acme}");
+            assert_eq!(acme["tenants"][0]["tenant"], "acme");
         });
     }
 

@@ -231,3 +231,24 @@ pub trait Store: Send + Sync {
     /// Flushes everything written so far.
     fn flush(&self) -> Result<(), StoreError>;
 }
+
+/// Every open or acknowledged incident `scope` may see, paging through the store.
+pub fn open_incidents(store: &dyn Store, scope: &Scope) -> Result<Vec<Incident>, StoreError> {
+    let mut out = Vec::new();
+    for status in [Status::Open, Status::Acknowledged] {
+        let filter = Filter {
+            status: Some(status),
+            ..Filter::default()
+        };
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = store.incidents(scope, &filter, 1000, cursor.as_deref())?;
+            out.extend(page.items);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(out)
+}

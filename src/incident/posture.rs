@@ -14,6 +14,9 @@ use serde::Serialize;
 use super::{Incident, Level, Status};
 use crate::drill::attack::tactic;
 
+/// How fast an incident's weight fades: halved after a day without change.
+pub const HALF_LIFE_HOURS: f64 = 24.0;
+
 /// Weight of an open incident of this severity.
 pub fn weight(level: Level) -> f64 {
     match level {

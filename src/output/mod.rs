@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::client::{Client, ClientError, ClientOptions};
-use crate::incident::{Filter, Incident, Notice, Scope, Status, Store};
+use crate::incident::{Incident, Notice, Scope, Store};
 use crate::metrics::{OUTPUT_DROPPED, OUTPUT_ERRORS, OUTPUT_SENT};
 
 pub use alertmanager::AlertmanagerConfig;
@@ -138,30 +138,10 @@ pub fn spawn_outputs(
 /// Every open or acknowledged incident in `store`, for [`spawn_outputs`]' seed. A store error
 /// is reported and what was read so far is returned: the outputs still start.
 pub fn open_incidents(store: &dyn Store) -> Vec<Incident> {
-    let mut out = Vec::new();
-    for status in [Status::Open, Status::Acknowledged] {
-        let filter = Filter {
-            status: Some(status),
-            ..Filter::default()
-        };
-        let mut cursor: Option<String> = None;
-        loop {
-            match store.incidents(&Scope::All, &filter, 1000, cursor.as_deref()) {
-                Ok(page) => {
-                    out.extend(page.items);
-                    match page.next {
-                        Some(next) => cursor = Some(next),
-                        None => break,
-                    }
-                }
-                Err(e) => {
-                    eprintln!("vigil: outputs: cannot read the open incidents: {e}");
-                    return out;
-                }
-            }
-        }
-    }
-    out
+    crate::incident::open_incidents(store, &Scope::All).unwrap_or_else(|e| {
+        eprintln!("vigil: outputs: cannot read the open incidents: {e}");
+        Vec::new()
+    })
 }
 
 /// A client for an output, with its bearer token read from a file (never from the config).
