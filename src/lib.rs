@@ -18,4 +18,5 @@ pub mod output;
 pub mod pipeline;
 pub mod replay;
 pub mod rules;
+pub mod scenario;
 pub mod source;

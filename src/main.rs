@@ -44,6 +44,23 @@ enum Cmd {
         #[command(subcommand)]
         cmd: CertsCmd,
     },
+    /// Attack and benign scenarios for drills: inputs, tenants file and drill file.
+    #[command(subcommand)]
+    Scenario(ScenarioCmd),
+}
+
+#[derive(Subcommand)]
+enum ScenarioCmd {
+    /// List the scenarios.
+    List,
+    /// Write a scenario (or `all`) under DIR/NAME/: its inputs, tenants.yaml, NAME.drill.yaml.
+    Write {
+        /// A scenario name from `vigil scenario list`, or `all`.
+        name: String,
+        /// Folder to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -195,6 +212,30 @@ fn main() -> ExitCode {
         Cmd::Certs {
             cmd: CertsCmd::Init { data, client, san },
         } => certs_init(&data, &client, &san),
+        Cmd::Scenario(c) => scenario(c),
+    }
+}
+
+fn scenario(c: ScenarioCmd) -> ExitCode {
+    match c {
+        ScenarioCmd::List => {
+            for (name, summary) in vigil::scenario::SCENARIOS {
+                println!("{name:<18} {summary}");
+            }
+            ExitCode::SUCCESS
+        }
+        ScenarioCmd::Write { name, out } => match vigil::scenario::write(&name, &out) {
+            Ok(drills) => {
+                for d in drills {
+                    println!("{}", d.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vigil: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 
