@@ -15,19 +15,120 @@ use crate::event::{f, Fields, Value};
 
 /// Common second-level public suffixes (a small, hand-picked part of the Public Suffix List).
 pub const MULTI_LABEL_SUFFIXES: &[&str] = &[
-    "ac.at", "co.at", "or.at", "com.ar", "com.au", "net.au", "org.au", "edu.au", "gov.au",
-    "asn.au", "id.au", "com.br", "net.br", "org.br", "gov.br", "co.ca", "com.cn", "net.cn",
-    "org.cn", "gov.cn", "edu.cn", "ac.cn", "com.co", "com.eg", "com.es", "com.gr", "com.hk",
-    "org.hk", "net.hk", "edu.hk", "gov.hk", "co.id", "or.id", "ac.id", "co.il", "org.il",
-    "ac.il", "co.in", "net.in", "org.in", "firm.in", "gen.in", "ind.in", "ac.in", "gov.in",
-    "co.jp", "ne.jp", "or.jp", "ac.jp", "go.jp", "gr.jp", "co.kr", "ne.kr", "or.kr", "go.kr",
-    "ac.kr", "com.mx", "org.mx", "gob.mx", "com.my", "net.my", "org.my", "com.ng", "co.nz",
-    "net.nz", "org.nz", "ac.nz", "govt.nz", "com.pe", "com.ph", "com.pk", "com.pl", "net.pl",
-    "org.pl", "com.pt", "com.ru", "net.ru", "org.ru", "com.sa", "com.sg", "net.sg", "org.sg",
-    "edu.sg", "gov.sg", "co.th", "in.th", "ac.th", "com.tr", "net.tr", "org.tr", "gov.tr",
-    "com.tw", "net.tw", "org.tw", "edu.tw", "com.ua", "co.uk", "org.uk", "ac.uk", "gov.uk",
-    "ltd.uk", "plc.uk", "me.uk", "net.uk", "nhs.uk", "police.uk", "com.uy", "com.ve", "com.vn",
-    "co.za", "org.za", "web.za", "gov.za", "ac.za",
+    "ac.at",
+    "co.at",
+    "or.at",
+    "com.ar",
+    "com.au",
+    "net.au",
+    "org.au",
+    "edu.au",
+    "gov.au",
+    "asn.au",
+    "id.au",
+    "com.br",
+    "net.br",
+    "org.br",
+    "gov.br",
+    "co.ca",
+    "com.cn",
+    "net.cn",
+    "org.cn",
+    "gov.cn",
+    "edu.cn",
+    "ac.cn",
+    "com.co",
+    "com.eg",
+    "com.es",
+    "com.gr",
+    "com.hk",
+    "org.hk",
+    "net.hk",
+    "edu.hk",
+    "gov.hk",
+    "co.id",
+    "or.id",
+    "ac.id",
+    "co.il",
+    "org.il",
+    "ac.il",
+    "co.in",
+    "net.in",
+    "org.in",
+    "firm.in",
+    "gen.in",
+    "ind.in",
+    "ac.in",
+    "gov.in",
+    "co.jp",
+    "ne.jp",
+    "or.jp",
+    "ac.jp",
+    "go.jp",
+    "gr.jp",
+    "co.kr",
+    "ne.kr",
+    "or.kr",
+    "go.kr",
+    "ac.kr",
+    "com.mx",
+    "org.mx",
+    "gob.mx",
+    "com.my",
+    "net.my",
+    "org.my",
+    "com.ng",
+    "co.nz",
+    "net.nz",
+    "org.nz",
+    "ac.nz",
+    "govt.nz",
+    "com.pe",
+    "com.ph",
+    "com.pk",
+    "com.pl",
+    "net.pl",
+    "org.pl",
+    "com.pt",
+    "com.ru",
+    "net.ru",
+    "org.ru",
+    "com.sa",
+    "com.sg",
+    "net.sg",
+    "org.sg",
+    "edu.sg",
+    "gov.sg",
+    "co.th",
+    "in.th",
+    "ac.th",
+    "com.tr",
+    "net.tr",
+    "org.tr",
+    "gov.tr",
+    "com.tw",
+    "net.tw",
+    "org.tw",
+    "edu.tw",
+    "com.ua",
+    "co.uk",
+    "org.uk",
+    "ac.uk",
+    "gov.uk",
+    "ltd.uk",
+    "plc.uk",
+    "me.uk",
+    "net.uk",
+    "nhs.uk",
+    "police.uk",
+    "com.uy",
+    "com.ve",
+    "com.vn",
+    "co.za",
+    "org.za",
+    "web.za",
+    "gov.za",
+    "ac.za",
 ];
 
 /// What [`stats`] finds in a query name.
@@ -156,19 +257,31 @@ mod tests {
         assert_eq!((s.registered_domain, s.subdomain), ("example.com", "www"));
         assert_eq!((s.label_count, s.longest_label, s.length), (3, 7, 15));
         let s = stats("a.b.news.bbc.co.uk.");
-        assert_eq!((s.registered_domain, s.subdomain), ("bbc.co.uk", "a.b.news"));
+        assert_eq!(
+            (s.registered_domain, s.subdomain),
+            ("bbc.co.uk", "a.b.news")
+        );
         assert_eq!(s.length, 18);
         let s = stats("shop.taobao.COM.CN");
-        assert_eq!((s.registered_domain, s.subdomain), ("taobao.COM.CN", "shop"));
+        assert_eq!(
+            (s.registered_domain, s.subdomain),
+            ("taobao.COM.CN", "shop")
+        );
         let s = stats("example.com");
         assert_eq!((s.registered_domain, s.subdomain), ("example.com", ""));
         assert_eq!(s.entropy, 0.0);
         let s = stats("co.uk");
         assert_eq!((s.registered_domain, s.subdomain), ("co.uk", ""));
         let s = stats("localhost");
-        assert_eq!((s.registered_domain, s.subdomain, s.label_count), ("localhost", "", 1));
+        assert_eq!(
+            (s.registered_domain, s.subdomain, s.label_count),
+            ("localhost", "", 1)
+        );
         let s = stats("");
-        assert_eq!((s.registered_domain, s.label_count, s.longest_label), ("", 0, 0));
+        assert_eq!(
+            (s.registered_domain, s.label_count, s.longest_label),
+            ("", 0, 0)
+        );
         let s = stats(".");
         assert_eq!(s.length, 0);
     }
@@ -176,7 +289,9 @@ mod tests {
     #[test]
     fn the_real_tunnel_query_of_the_corpus() {
         // suricata-verify dns/bug-1158: a TXT tunnel under auth.srv.tunnel.com.
-        let s = stats("hvOBgAABAEI5ODFGMjk4MEMyRTFFOEZDREI1MEZGRTA2OEIxQzMwODcyQTlBQjc.=auth.srv.tunnel.com");
+        let s = stats(
+            "hvOBgAABAEI5ODFGMjk4MEMyRTFFOEZDREI1MEZGRTA2OEIxQzMwODcyQTlBQjc.=auth.srv.tunnel.com",
+        );
         assert_eq!(s.registered_domain, "tunnel.com");
         assert_eq!(s.longest_label, 63);
         assert_eq!(s.label_count, 5);
@@ -199,7 +314,10 @@ mod tests {
     fn fill_lowercases_and_skips_empty_parts() {
         let mut fs = Fields::new();
         fill("WWW.Example.com", &mut fs);
-        assert_eq!(fs.get(f::REGISTERED_DOMAIN), Some(&Value::from("example.com")));
+        assert_eq!(
+            fs.get(f::REGISTERED_DOMAIN),
+            Some(&Value::from("example.com"))
+        );
         assert_eq!(fs.get(f::SUBDOMAIN), Some(&Value::from("www")));
         assert_eq!(fs.get(f::QUERY_LENGTH), Some(&Value::Int(15)));
         let mut fs = Fields::new();
