@@ -287,6 +287,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_of_rules_readme() {
+        let s = stats("aaaa1.x.tunnel.example.co.uk");
+        assert_eq!((s.length, s.label_count, s.longest_label), (28, 6, 7));
+        assert_eq!((s.registered_domain, s.subdomain), ("example.co.uk", "aaaa1.x.tunnel"));
+        assert!((s.entropy - 2.752).abs() < 0.001, "{}", s.entropy);
+    }
+
+    #[test]
     fn the_real_tunnel_query_of_the_corpus() {
         // suricata-verify dns/bug-1158: a TXT tunnel under auth.srv.tunnel.com.
         let s = stats(
