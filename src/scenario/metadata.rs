@@ -13,22 +13,10 @@ pub const SUMMARY: &str = "IMDSv1 credential reads, credentials from a container
 const IMDS: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
 const CREDS: &str = "{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : \"2025-11-24T15:40:12Z\",\n  \"Type\" : \"AWS-HMAC\",\n  \"AccessKeyId\" : \"ASIAEXAMPLEEXAMPLE01\",\n  \"SecretAccessKey\" : \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\",\n  \"Token\" : \"IQoJb3JpZ2luX2VjEXAMPLE\",\n  \"Expiration\" : \"2025-11-24T22:05:43Z\"\n}";
 
-fn get(
-    p: &mut Pcap,
-    t: i64,
-    client: Ipv4Addr,
-    sport: u16,
-    server: Ipv4Addr,
-    dport: u16,
-    target: &str,
-    host: &str,
-    ua: &str,
-    extra: &[(&str, &str)],
-    body: &str,
-) {
-    let req = wire::http_request("GET", target, host, ua, extra);
+/// A GET and its 200 answer on a connection of its own.
+fn get(p: &mut Pcap, t: i64, c: Conn, request: &[u8], body: &str) {
     let resp = wire::http_ok("text/plain", body);
-    Conn::new(client, sport, server, dport).session(p, t, &[(&req, &resp)], 1_000);
+    c.session(p, t, &[(request, &resp)], 1_000);
 }
 
 /// HTTP to the metadata service from several places, from `base` seconds on.
@@ -54,113 +42,89 @@ pub(super) fn metadata_pcap(base: i64) -> Input {
     get(
         &mut p,
         at(base + 1).micros(),
-        web01,
-        45_012,
-        IMDS,
-        80,
-        "/latest/meta-data/instance-id",
-        "169.254.169.254",
-        "aws-sdk-go-v2/1.30.3",
-        &tok,
+        Conn::new(web01, 45_012, IMDS, 80),
+        &wire::http_request(
+            "GET",
+            "/latest/meta-data/instance-id",
+            "169.254.169.254",
+            "aws-sdk-go-v2/1.30.3",
+            &tok,
+        ),
         "i-0a1b2c3d4e5f60718",
     );
     // IMDSv1: the role name, then its keys, without a token.
     get(
         &mut p,
         at(base + 30).micros(),
-        app02,
-        45_100,
-        IMDS,
-        80,
-        "/latest/meta-data/iam/security-credentials/",
-        "169.254.169.254",
-        "python-requests/2.31.0",
-        &[],
+        Conn::new(app02, 45_100, IMDS, 80),
+        &wire::http_request(
+            "GET",
+            "/latest/meta-data/iam/security-credentials/",
+            "169.254.169.254",
+            "python-requests/2.31.0",
+            &[],
+        ),
         "acme-app-role",
     );
     get(
         &mut p,
         at(base + 31).micros(),
-        app02,
-        45_102,
-        IMDS,
-        80,
-        role,
-        "169.254.169.254",
-        "python-requests/2.31.0",
-        &[],
+        Conn::new(app02, 45_102, IMDS, 80),
+        &wire::http_request(
+            "GET",
+            role,
+            "169.254.169.254",
+            "python-requests/2.31.0",
+            &[],
+        ),
         CREDS,
     );
     // From a Docker container on the instance.
     get(
         &mut p,
         at(base + 60).micros(),
-        Ipv4Addr::new(172, 17, 0, 5),
-        38_211,
-        IMDS,
-        80,
-        role,
-        "169.254.169.254",
-        "curl/7.88.1",
-        &[],
+        Conn::new(Ipv4Addr::new(172, 17, 0, 5), 38_211, IMDS, 80),
+        &wire::http_request("GET", role, "169.254.169.254", "curl/7.88.1", &[]),
         CREDS,
     );
     // From the hypervisor.
     get(
         &mut p,
         at(base + 90).micros(),
-        Ipv4Addr::new(192, 168, 100, 1),
-        51_900,
-        IMDS,
-        80,
-        role,
-        "169.254.169.254",
-        "curl/8.5.0",
-        &[],
+        Conn::new(Ipv4Addr::new(192, 168, 100, 1), 51_900, IMDS, 80),
+        &wire::http_request("GET", role, "169.254.169.254", "curl/8.5.0", &[]),
         CREDS,
     );
     // SSRF: the application relays an absolute URI through the tenant's forward proxy.
     get(
         &mut p,
         at(base + 120).micros(),
-        app02,
-        45_300,
-        Ipv4Addr::new(10, 1, 0, 10),
-        3128,
-        &format!("http://169.254.169.254{role}"),
-        "169.254.169.254",
-        "Java/17.0.9",
-        &[],
+        Conn::new(app02, 45_300, Ipv4Addr::new(10, 1, 0, 10), 3128),
+        &wire::http_request(
+            "GET",
+            &format!("http://169.254.169.254{role}"),
+            "169.254.169.254",
+            "Java/17.0.9",
+            &[],
+        ),
         CREDS,
     );
     // A pod reading the GCE-style service-account token.
     get(
         &mut p,
         at(base + 150).micros(),
-        Ipv4Addr::new(10, 244, 3, 17),
-        40_444,
-        IMDS,
-        80,
-        "/computeMetadata/v1/instance/service-accounts/default/token",
-        "metadata.google.internal",
-        "curl/8.5.0",
-        &[("Metadata-Flavor", "Google")],
+        Conn::new(Ipv4Addr::new(10, 244, 3, 17), 40_444, IMDS, 80),
+        &wire::http_request(
+            "GET",
+            "/computeMetadata/v1/instance/service-accounts/default/token",
+            "metadata.google.internal",
+            "curl/8.5.0",
+            &[("Metadata-Flavor", "Google")],
+        ),
         "{\"access_token\":\"ya29.c.EXAMPLE\",\"expires_in\":3599,\"token_type\":\"Bearer\"}",
     );
     // An Azure-style managed identity token read by an instance (routine for its SDK).
-    get(
-        &mut p,
-        at(base + 180).micros(),
-        Ipv4Addr::new(10, 1, 4, 40),
-        47_001,
-        IMDS,
-        80,
-        "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F",
-        "169.254.169.254",
-        "azsdk-python-identity/1.15.0",
-        &[("Metadata", "true")],
-        "{\"access_token\":\"eyJ0eXAiEXAMPLE\",\"expires_in\":\"86399\",\"token_type\":\"Bearer\"}",
-    );
+    get(&mut p, at(base + 180).micros(), Conn::new(Ipv4Addr::new(10, 1, 4, 40), 47_001, IMDS, 80), &wire::http_request("GET", "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F", "169.254.169.254", "azsdk-python-identity/1.15.0", &[("Metadata", "true")]), "{\"access_token\":\"eyJ0eXAiEXAMPLE\",\"expires_in\":\"86399\",\"token_type\":\"Bearer\"}");
     Input {
         name: "metadata.pcap",
         bytes: p.into_bytes(),

@@ -211,7 +211,7 @@ impl Conn {
         }
     }
 
-    fn to_server(&self, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    fn client_segment(&self, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
         let f = tcp(
             self.client,
             self.server,
@@ -225,7 +225,7 @@ impl Conn {
         self.wrap(f, true)
     }
 
-    fn to_client(&self, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    fn server_segment(&self, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
         let f = tcp(
             self.server,
             self.client,
@@ -241,13 +241,13 @@ impl Conn {
 
     /// A SYN nobody answers.
     pub fn unanswered(&self, p: &mut Pcap, t_us: i64) {
-        p.push(t_us, self.to_server(1000, 0, SYN, b""));
+        p.push(t_us, self.client_segment(1000, 0, SYN, b""));
     }
 
     /// A SYN refused with RST-ACK.
     pub fn refused(&self, p: &mut Pcap, t_us: i64) {
-        p.push(t_us, self.to_server(1000, 0, SYN, b""));
-        p.push(t_us + 150, self.to_client(0, 1001, RST | ACK, b""));
+        p.push(t_us, self.client_segment(1000, 0, SYN, b""));
+        p.push(t_us + 150, self.server_segment(0, 1001, RST | ACK, b""));
     }
 
     /// Handshake, then each (request, response) exchange `gap_us` apart, then both FINs.
@@ -260,33 +260,36 @@ impl Conn {
         gap_us: i64,
     ) -> i64 {
         let (mut cseq, mut sseq) = (1_000u32, 50_000u32);
-        p.push(t_us, self.to_server(cseq, 0, SYN, b""));
-        p.push(t_us + 200, self.to_client(sseq, cseq + 1, SYN | ACK, b""));
+        p.push(t_us, self.client_segment(cseq, 0, SYN, b""));
+        p.push(
+            t_us + 200,
+            self.server_segment(sseq, cseq + 1, SYN | ACK, b""),
+        );
         cseq += 1;
         sseq += 1;
-        p.push(t_us + 400, self.to_server(cseq, sseq, ACK, b""));
+        p.push(t_us + 400, self.client_segment(cseq, sseq, ACK, b""));
         let mut t = t_us + 1_000;
         for (i, (req, resp)) in exchanges.iter().enumerate() {
             t = t_us + 1_000 + i as i64 * gap_us;
             for chunk in req.chunks(MSS) {
-                p.push(t, self.to_server(cseq, sseq, PSH | ACK, chunk));
+                p.push(t, self.client_segment(cseq, sseq, PSH | ACK, chunk));
                 cseq = cseq.wrapping_add(chunk.len() as u32);
                 t += 50;
             }
             t += 250;
             for chunk in resp.chunks(MSS) {
-                p.push(t, self.to_client(sseq, cseq, PSH | ACK, chunk));
+                p.push(t, self.server_segment(sseq, cseq, PSH | ACK, chunk));
                 sseq = sseq.wrapping_add(chunk.len() as u32);
                 t += 50;
             }
             if !resp.is_empty() {
-                p.push(t + 100, self.to_server(cseq, sseq, ACK, b""));
+                p.push(t + 100, self.client_segment(cseq, sseq, ACK, b""));
             }
         }
         t += 2_000;
-        p.push(t, self.to_server(cseq, sseq, FIN | ACK, b""));
-        p.push(t + 200, self.to_client(sseq, cseq + 1, FIN | ACK, b""));
-        p.push(t + 400, self.to_server(cseq + 1, sseq + 1, ACK, b""));
+        p.push(t, self.client_segment(cseq, sseq, FIN | ACK, b""));
+        p.push(t + 200, self.server_segment(sseq, cseq + 1, FIN | ACK, b""));
+        p.push(t + 400, self.client_segment(cseq + 1, sseq + 1, ACK, b""));
         t + 400
     }
 }

@@ -290,7 +290,10 @@ mod tests {
     fn the_example_of_rules_readme() {
         let s = stats("aaaa1.x.tunnel.example.co.uk");
         assert_eq!((s.length, s.label_count, s.longest_label), (28, 6, 7));
-        assert_eq!((s.registered_domain, s.subdomain), ("example.co.uk", "aaaa1.x.tunnel"));
+        assert_eq!(
+            (s.registered_domain, s.subdomain),
+            ("example.co.uk", "aaaa1.x.tunnel")
+        );
         assert!((s.entropy - 2.752).abs() < 0.001, "{}", s.entropy);
     }
 
