@@ -50,6 +50,7 @@ fn rule_pack_loads_and_passes_its_tests() {
     let mut files = Vec::new();
     collect_rule_files(&dir, &mut files);
     assert!(files.len() >= 50, "only {} rule files", files.len());
+    let mut docs = 0;
     for f in &files {
         let tests = f.with_file_name(format!(
             "{}.tests.yml",
@@ -57,17 +58,78 @@ fn rule_pack_loads_and_passes_its_tests() {
         ));
         assert!(tests.exists(), "{} has no tests file", f.display());
         let text = std::fs::read_to_string(f).unwrap();
-        for key in [
-            "id:",
-            "title:",
-            "description:",
-            "author:",
-            "level:",
-            "tags:",
-        ] {
-            assert!(text.contains(key), "{} lacks `{key}`", f.display());
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let rule: Value = serde::Deserialize::deserialize(doc).unwrap();
+            check_rule_metadata(f, &rule);
+            docs += 1;
         }
     }
+    assert!(docs >= 50, "only {docs} rules");
+}
+
+const TACTICS: &[&str] = &[
+    "reconnaissance",
+    "resource_development",
+    "initial_access",
+    "execution",
+    "persistence",
+    "privilege_escalation",
+    "defense_evasion",
+    "credential_access",
+    "discovery",
+    "lateral_movement",
+    "collection",
+    "command_and_control",
+    "exfiltration",
+    "impact",
+];
+
+/// id (a UUID), title, description, references, author, date, level, falsepositives, and tags
+/// naming at least one ATT&CK technique and one tactic.
+fn check_rule_metadata(file: &Path, rule: &Value) {
+    let title = rule["title"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: a rule without title", file.display()));
+    let id = rule["id"].as_str().unwrap_or("");
+    assert!(
+        id.len() == 36 && id.chars().filter(|c| *c == '-').count() == 4,
+        "{}: `{title}` id `{id}` is not a UUID",
+        file.display()
+    );
+    for key in ["description", "author", "date", "level"] {
+        assert!(
+            rule[key].is_string(),
+            "{}: `{title}` lacks {key}",
+            file.display()
+        );
+    }
+    for key in ["references", "falsepositives", "tags"] {
+        assert!(
+            rule[key].as_array().is_some_and(|a| !a.is_empty()),
+            "{}: `{title}` lacks {key}",
+            file.display()
+        );
+    }
+    let tags: Vec<&str> = rule["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        tags.iter().any(|t| t
+            .strip_prefix("attack.t")
+            .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()))),
+        "{}: `{title}` names no ATT&CK technique: {tags:?}",
+        file.display()
+    );
+    assert!(
+        tags.iter().any(|t| t
+            .strip_prefix("attack.")
+            .is_some_and(|x| TACTICS.contains(&x))),
+        "{}: `{title}` names no ATT&CK tactic: {tags:?}",
+        file.display()
+    );
 }
 
 fn collect_rule_files(dir: &Path, out: &mut Vec<PathBuf>) {

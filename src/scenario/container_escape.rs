@@ -181,12 +181,12 @@ pub fn scenario() -> Scenario {
         description: "On cluster node k8s-node-2: a privileged hostPID/hostNetwork pod mounting / is created and exec'd into; inside it nsenter joins PID 1's namespaces, the node disk is mounted, release_agent and core_pattern are armed; the shop namespace's default service account execs into kube-proxy.",
         inputs: vec![k8s_audit(0), node_audit(0)],
         expect: vec![
-            expect("nsenter into PID 1", &["cloud.container_escape", "attack.t1611"], "critical"),
-            expect("core_pattern written", &["cloud.container_escape", "attack.t1546"], "high"),
+            expect("nsenter into PID 1", &["cloud.container_escape", "attack.privilege_escalation", "attack.t1611"], "critical"),
+            expect("core_pattern written", &["cloud.container_escape", "attack.persistence", "attack.t1546"], "high"),
             expect("Privileged pod created", &["cloud.container_escape", "attack.t1611", "attack.privilege_escalation"], "high"),
-            expect("Host-network pod created", &["cloud.container_escape", "attack.t1599"], "medium"),
-            expect("Exec into a pod", &["cloud.container_escape", "attack.t1609"], "low"),
-            expect("Service account execs into a pod", &["cloud.container_escape", "attack.t1550.001"], "high"),
+            expect("Host-network pod created", &["cloud.container_escape", "attack.defense_evasion", "attack.t1599"], "medium"),
+            expect("Exec into a pod", &["cloud.container_escape", "attack.execution", "attack.t1609"], "low"),
+            expect("Service account execs into a pod", &["cloud.container_escape", "attack.lateral_movement", "attack.t1550.001"], "high"),
         ],
     }
 }

@@ -162,11 +162,11 @@ pub fn scenario() -> Scenario {
         description: "Around 169.254.169.254: acme-web01 reads its instance id over IMDSv2 (routine); acme-app02 reads role credentials over IMDSv1 and through an SSRF-style proxy request; a Docker container (with curl, seen by auditd), a Kubernetes pod and the hypervisor itself fetch credentials.",
         inputs: vec![metadata_pcap(0), container_audit(0)],
         expect: vec![
-            expect("Credentials read over IMDSv1", &["cloud.metadata_abuse", "attack.t1552.005", "attack.t1190"], "medium"),
-            expect("Credentials read from a container", &["cloud.metadata_abuse", "cloud.container_escape", "attack.t1552.005"], "high"),
-            expect("Credentials read from the hypervisor", &["cloud.metadata_abuse", "attack.t1078.004"], "high"),
+            expect("Credentials read over IMDSv1", &["cloud.metadata_abuse", "attack.credential_access", "attack.t1552.005", "attack.t1190"], "medium"),
+            expect("Credentials read from a container", &["cloud.metadata_abuse", "cloud.container_escape", "attack.credential_access", "attack.t1552.005"], "high"),
+            expect("Credentials read from the hypervisor", &["cloud.metadata_abuse", "attack.credential_access", "attack.t1078.004"], "high"),
             expect("Credentials requested through a proxy", &["cloud.metadata_abuse", "attack.t1190", "attack.initial_access"], "high"),
-            expect("curl for credentials in a container", &["cloud.metadata_abuse", "attack.t1059"], "high"),
+            expect("curl for credentials in a container", &["cloud.metadata_abuse", "attack.execution", "attack.t1059"], "high"),
         ],
     }
 }

@@ -16,6 +16,7 @@ pub fn deliberate_miss() -> Expectation {
             .to_string(),
         tags: vec![
             "cloud.container_escape".to_string(),
+            "attack.persistence".to_string(),
             "attack.t1547.006".to_string(),
         ],
         min_level: Some("high".to_string()),
@@ -49,9 +50,9 @@ pub fn scenario() -> Scenario {
         })
         .collect(),
         expect: vec![
-            expect("QEMU spawns a shell", &["cloud.vm_escape", "attack.t1611", "attack.t1059"], "critical"),
-            expect("Login after SSH brute force", &["attack.t1110.001", "attack.t1078"], "high"),
-            expect("Metadata credentials from a container", &["cloud.metadata_abuse", "cloud.container_escape", "attack.t1552.005"], "high"),
+            expect("QEMU spawns a shell", &["cloud.vm_escape", "attack.privilege_escalation", "attack.t1611", "attack.t1059"], "critical"),
+            expect("Login after SSH brute force", &["attack.initial_access", "attack.t1110.001", "attack.t1078"], "high"),
+            expect("Metadata credentials from a container", &["cloud.metadata_abuse", "cloud.container_escape", "attack.credential_access", "attack.t1552.005"], "high"),
             expect("Privileged pod", &["cloud.container_escape", "attack.t1611", "attack.privilege_escalation"], "high"),
             deliberate_miss(),
         ],

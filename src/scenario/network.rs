@@ -283,7 +283,7 @@ pub fn scenario() -> Scenario {
         expect: vec![
             expect("Vertical port scan", &["attack.discovery", "attack.t1046"], "medium"),
             expect("SSH brute force", &["attack.credential_access", "attack.t1110.001"], "medium"),
-            expect("Login after brute force", &["attack.t1110.001", "attack.t1078"], "high"),
+            expect("Login after brute force", &["attack.initial_access", "attack.t1110.001", "attack.t1078"], "high"),
             expect("DNS tunnel", &["attack.command_and_control", "attack.t1071.004"], "high"),
             expect("DNS exfiltration", &["attack.exfiltration", "attack.t1048.003"], "high"),
             expect("Crypto mining", &["attack.impact", "attack.t1496"], "high"),

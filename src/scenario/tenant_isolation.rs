@@ -105,12 +105,12 @@ pub fn scenario() -> Scenario {
         description: "Tenant acme (10.1.0.0/16, VNI 1001) uses its allowed peering to globex on 443, then crosses the boundary: SSH and NFS to globex, a frame spoofed into globex's VNI 1002, IPMI on the management network, and a sweep of globex's hosts seen in VPC flow logs.",
         inputs: vec![underlay_pcap(0), vpc_sweep(0)],
         expect: vec![
-            expect("Denied cross-tenant flow answered", &["cloud.tenant_isolation", "attack.t1599"], "high"),
-            expect("Another tenant's SSH", &["cloud.tenant_isolation", "attack.t1021"], "high"),
-            expect("Another tenant's storage", &["cloud.tenant_isolation", "attack.t1530"], "high"),
+            expect("Denied cross-tenant flow answered", &["cloud.tenant_isolation", "attack.defense_evasion", "attack.t1599"], "high"),
+            expect("Another tenant's SSH", &["cloud.tenant_isolation", "attack.lateral_movement", "attack.t1021"], "high"),
+            expect("Another tenant's storage", &["cloud.tenant_isolation", "attack.collection", "attack.t1530"], "high"),
             expect("Traffic in another tenant's VNI", &["cloud.tenant_isolation", "attack.defense_evasion", "attack.t1599"], "high"),
-            expect("Tenant reaches the management network", &["cloud.tenant_isolation", "attack.t1210"], "high"),
-            expect("Cross-tenant sweep", &["cloud.tenant_isolation", "attack.t1046"], "high"),
+            expect("Tenant reaches the management network", &["cloud.tenant_isolation", "attack.lateral_movement", "attack.t1210"], "high"),
+            expect("Cross-tenant sweep", &["cloud.tenant_isolation", "attack.discovery", "attack.t1046"], "high"),
         ],
     }
 }

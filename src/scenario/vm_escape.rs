@@ -226,13 +226,13 @@ pub fn scenario() -> Scenario {
         description: "A guest of tenant acme breaks out through QEMU on hv1: virtio and KVM emulation errors, QEMU runs a shell and curl, a root process opens /dev/kvm and copies globex's disk image, QEMU crashes; the guest scans hv1's ports.",
         inputs: vec![qemu_audit(0), kernel_log(0), qemu_log, libvirt_log, probe_pcap(0)],
         expect: vec![
-            expect("QEMU spawns a shell", &["cloud.vm_escape", "attack.t1611", "attack.t1059"], "critical"),
-            expect("KVM emulation failure", &["cloud.vm_escape", "attack.t1068"], "high"),
-            expect("QEMU crashes", &["cloud.vm_escape", "attack.t1499"], "medium"),
-            expect("/dev/kvm opened outside the hypervisor", &["cloud.vm_escape", "attack.t1068", "attack.t1611"], "high"),
-            expect("Another tenant's disk image read", &["cloud.vm_escape", "attack.t1005"], "high"),
-            expect("Guest connects to the hypervisor", &["cloud.vm_escape", "attack.t1210"], "high"),
-            expect("Guest scans the hypervisor's ports", &["cloud.vm_escape", "attack.t1046"], "critical"),
+            expect("QEMU spawns a shell", &["cloud.vm_escape", "attack.privilege_escalation", "attack.t1611", "attack.execution", "attack.t1059"], "critical"),
+            expect("KVM emulation failure", &["cloud.vm_escape", "attack.privilege_escalation", "attack.t1068"], "high"),
+            expect("QEMU crashes", &["cloud.vm_escape", "attack.impact", "attack.t1499"], "medium"),
+            expect("/dev/kvm opened outside the hypervisor", &["cloud.vm_escape", "attack.privilege_escalation", "attack.t1068", "attack.t1611"], "high"),
+            expect("Another tenant's disk image read", &["cloud.vm_escape", "attack.collection", "attack.t1005"], "high"),
+            expect("Guest connects to the hypervisor", &["cloud.vm_escape", "attack.lateral_movement", "attack.t1210"], "high"),
+            expect("Guest scans the hypervisor's ports", &["cloud.vm_escape", "attack.discovery", "attack.t1046"], "critical"),
         ],
     }
 }
