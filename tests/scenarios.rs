@@ -408,3 +408,42 @@ fn ordinary_corpus_captures_raise_nothing_medium_or_above() {
         "DNS tunnel not seen: {text}"
     );
 }
+
+/// Falco's own tests expect "Create HostNetwork Pod" on the host-network pod of the corpus and
+/// nothing for the ordinary pod; RHEL's ordinary audit log raises nothing at medium or above.
+#[test]
+fn corpus_logs_alert_as_their_sources_expect() {
+    let replay = |rel: &str| -> Vec<Value> {
+        let out = vigil(&["replay", "--quiet", corpus(rel).to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{rel}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let host_network = replay("logs/k8s-audit/create_nginx_pod_hostnetwork.json");
+    assert!(
+        host_network
+            .iter()
+            .any(|a| a["rule"]["title"] == "Pod uses the host network"),
+        "{}",
+        summary(&host_network)
+    );
+    for rel in [
+        "logs/k8s-audit/create_nginx_pod_unprivileged.json",
+        "logs/auditd/audit-rhel7.log",
+    ] {
+        let loud: Vec<Value> = replay(rel)
+            .into_iter()
+            .filter(|a| {
+                level_rank(a["rule"]["level"].as_str().unwrap_or("")) >= level_rank("medium")
+            })
+            .collect();
+        assert!(loud.is_empty(), "{rel} alerted:\n{}", summary(&loud));
+    }
+}
