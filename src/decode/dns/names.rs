@@ -181,14 +181,20 @@ pub fn entropy(s: &str) -> f64 {
         return 0.0;
     }
     let n = f64::from(total);
-    counts
+    let h: f64 = counts
         .iter()
         .filter(|&&c| c > 0)
         .map(|&c| {
             let p = f64::from(c) / n;
             -p * p.log2()
         })
-        .sum()
+        .sum();
+    // One repeated character sums to -0.0; print it as 0.
+    if h > 0.0 {
+        h
+    } else {
+        0.0
+    }
 }
 
 /// Computes the fields of one query name (a trailing dot is ignored).
@@ -313,6 +319,7 @@ mod tests {
     fn entropy_is_bits_per_character() {
         assert_eq!(entropy(""), 0.0);
         assert_eq!(entropy("aaaa"), 0.0);
+        assert!(entropy("aaaa").is_sign_positive());
         assert!((entropy("ab") - 1.0).abs() < 1e-9);
         assert!((entropy("abcd") - 2.0).abs() < 1e-9);
         assert!((entropy("a.b.C.d") - 2.0).abs() < 1e-9);
