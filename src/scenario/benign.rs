@@ -38,7 +38,7 @@ pub(super) fn traffic_pcap(base: i64) -> Input {
         at(base + 15).micros(),
         &[
             (&hello, &[0x16, 0x03, 0x03, 0x00, 0x02, 0x02, 0x00]),
-            (&[0x17; 700], &[0x17; 5_200]),
+            (&wire::tls_app_data(700), &wire::tls_app_data(5_200)),
         ],
         50_000,
     );
@@ -112,7 +112,7 @@ pub(super) fn traffic_pcap(base: i64) -> Input {
         at(base + 60).micros(),
         &[
             (&hello, &[0x16, 0x03, 0x03, 0x00, 0x02, 0x02, 0x00]),
-            (&[0x17; 500], &[0x17; 9_000]),
+            (&wire::tls_app_data(500), &wire::tls_app_data(9_000)),
         ],
         80_000,
     );
@@ -125,8 +125,8 @@ pub(super) fn traffic_pcap(base: i64) -> Input {
                 b"SSH-2.0-OpenSSH_9.6\r\n",
                 b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.5\r\n",
             ),
-            (&[0x14; 1_100], &[0x14; 1_300]),
-            (&[0x5e; 3_000], &[0x5e; 24_000]),
+            (&wire::ssh_packet(20, 1_100), &wire::ssh_packet(20, 1_300)),
+            (&wire::ssh_packet(94, 3_000), &wire::ssh_packet(94, 24_000)),
         ],
         20_000_000,
     );

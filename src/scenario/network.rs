@@ -17,6 +17,17 @@ const SCANNER: Ipv4Addr = Ipv4Addr::new(10, 1, 4, 66);
 const RESOLVER: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 53);
 const POOL: Ipv4Addr = Ipv4Addr::new(51, 89, 96, 41);
 
+/// RDP's first exchange: TPKT + X.224 Connection Request with an RDP negotiation request for
+/// TLS and CredSSP, and the server's confirm choosing CredSSP (MS-RDPBCGR 2.2.1.1, 2.2.1.2).
+const X224_CONNECTION_REQUEST: [u8; 19] = [
+    0x03, 0x00, 0x00, 0x13, 0x0e, 0xe0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x08, 0x00, 0x03,
+    0x00, 0x00, 0x00,
+];
+const X224_CONNECTION_CONFIRM: [u8; 19] = [
+    0x03, 0x00, 0x00, 0x13, 0x0e, 0xd0, 0x00, 0x00, 0x12, 0x34, 0x00, 0x02, 0x1f, 0x08, 0x00, 0x02,
+    0x00, 0x00, 0x00,
+];
+
 /// A vertical scan of one host and a sweep of port 445, from `base` seconds on.
 pub(super) fn scan_pcap(base: i64) -> Input {
     let mut p = Pcap::new();
@@ -62,7 +73,7 @@ pub(super) fn bruteforce_pcap(base: i64) -> Input {
                     b"SSH-2.0-libssh2_1.10.0\r\n",
                     b"SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13.5\r\n",
                 ),
-                (&[0x14; 1_100], &[0x14; 1_300]),
+                (&wire::ssh_packet(20, 1_100), &wire::ssh_packet(20, 1_300)),
             ],
             300_000,
         );
@@ -71,11 +82,8 @@ pub(super) fn bruteforce_pcap(base: i64) -> Input {
             &mut p,
             t + 2_500_000,
             &[
-                (
-                    &[0x03, 0x00, 0x00, 0x13, 0x0e, 0xe0],
-                    &[0x03, 0x00, 0x00, 0x13, 0x0e, 0xd0],
-                ),
-                (&[0x16; 900], &[0x16; 1_400]),
+                (&X224_CONNECTION_REQUEST, &X224_CONNECTION_CONFIRM),
+                (&wire::tls_app_data(900), &wire::tls_app_data(1_400)),
             ],
             200_000,
         );

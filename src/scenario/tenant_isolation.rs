@@ -15,6 +15,13 @@ const HV1: Ipv4Addr = Ipv4Addr::new(192, 168, 100, 1);
 const HV2: Ipv4Addr = Ipv4Addr::new(192, 168, 100, 2);
 const ACME: Ipv4Addr = Ipv4Addr::new(10, 1, 4, 20);
 
+/// RMCP + IPMI 1.5 "Get Channel Authentication Capabilities", the first packet of ipmitool and
+/// of IPMI scanners.
+const IPMI_GET_CHANNEL_AUTH: [u8; 23] = [
+    0x06, 0x00, 0xff, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x20, 0x18,
+    0xc8, 0x81, 0x00, 0x38, 0x8e, 0x04, 0xb5,
+];
+
 fn vni(v: u32) -> Overlay {
     Overlay {
         outer_src: HV1,
@@ -46,7 +53,7 @@ pub(super) fn underlay_pcap(base: i64) -> Input {
                 b"SSH-2.0-OpenSSH_9.6\r\n",
                 b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.10\r\n",
             ),
-            (&[0u8; 1_080], &[0u8; 1_200]),
+            (&wire::ssh_packet(20, 1_080), &wire::ssh_packet(20, 1_200)),
         ],
         400_000,
     );
@@ -68,7 +75,7 @@ pub(super) fn underlay_pcap(base: i64) -> Input {
         &mut p,
         at(base + 120).micros(),
         &ipmi,
-        &[0x06, 0x00, 0xff, 0x07, 0x06, 0x10],
+        &IPMI_GET_CHANNEL_AUTH,
         None,
     );
     Input {

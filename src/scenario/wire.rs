@@ -413,6 +413,28 @@ pub fn tls_client_hello(sni: &str) -> Vec<u8> {
     rec
 }
 
+/// An SSH binary packet of `total` bytes (RFC 4253 framing: length, padding length, message
+/// `code`, zero payload and padding), as KEXINIT and the encrypted packets after it look on the
+/// wire.
+pub fn ssh_packet(code: u8, total: usize) -> Vec<u8> {
+    let total = total.max(16);
+    let mut p = Vec::with_capacity(total);
+    p.extend_from_slice(&((total - 4) as u32).to_be_bytes());
+    p.push(4);
+    p.push(code);
+    p.resize(total, 0);
+    p
+}
+
+/// A TLS application-data record of `total` bytes.
+pub fn tls_app_data(total: usize) -> Vec<u8> {
+    let total = total.clamp(6, 16_384);
+    let mut r = vec![0x17, 0x03, 0x03];
+    r.extend_from_slice(&((total - 5) as u16).to_be_bytes());
+    r.resize(total, 0);
+    r
+}
+
 /// A small deterministic generator (xorshift64*) for payload bytes and names.
 pub struct Rng(u64);
 
