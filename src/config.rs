@@ -45,8 +45,33 @@ pub struct Config {
     /// Batches of events from network sources waiting for the pipeline; past it they drop.
     pub ingest_queue: usize,
     pub output: OutputConfig,
+    pub store: StoreConfig,
     /// How long a SIGTERM may take to drain queues and flush outputs.
     pub shutdown_timeout: Duration,
+}
+
+/// The incident store under `DATA/store/`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreConfig {
+    /// Alerts about one tenant and entity this close in event time share an incident.
+    pub incident_window: Duration,
+    /// Alerts older than this (before the newest event time) are removed.
+    pub max_age: Option<Duration>,
+    /// Alert records are trimmed, oldest first, to at most this many bytes.
+    pub max_bytes: Option<u64>,
+    /// How often retention runs.
+    pub retention_interval: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig {
+            incident_window: Duration::from_secs(30 * 60),
+            max_age: Some(Duration::from_secs(30 * 24 * 3600)),
+            max_bytes: Some(4 << 30),
+            retention_interval: Duration::from_secs(300),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -188,6 +213,7 @@ impl Default for Config {
                 events: true,
                 outputs: crate::output::OutputsConfig::default(),
             },
+            store: StoreConfig::default(),
             shutdown_timeout: Duration::from_secs(10),
         }
     }
@@ -208,6 +234,16 @@ struct RawConfig {
     flow: RawFlow,
     pipeline: RawPipeline,
     output: RawOutput,
+    store: RawStore,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RawStore {
+    incident_window: Option<Spanned<String>>,
+    max_age: Option<Spanned<String>>,
+    max_bytes: Option<Spanned<u64>>,
+    retention_interval: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -551,6 +587,40 @@ impl Config {
                         w.get_ref()
                     ),
                 ),
+            }
+        }
+        // [store]
+        let st = &raw.store;
+        let mut span = |key: &str, v: &Option<Spanned<String>>| -> Option<Duration> {
+            let v = v.as_ref()?;
+            match crate::rules::parse_timespan(v.get_ref()) {
+                Some(ns) if ns > 0 => Some(Duration::from_nanos(ns as u64)),
+                _ => {
+                    c.at(
+                        &v.span(),
+                        format!(
+                            "[store] {key}: `{}` is not a duration like 30s, 10m, 1h, 30d",
+                            v.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        if let Some(d) = span("incident_window", &st.incident_window) {
+            self.store.incident_window = d;
+        }
+        if let Some(d) = span("max_age", &st.max_age) {
+            self.store.max_age = Some(d);
+        }
+        if let Some(d) = span("retention_interval", &st.retention_interval) {
+            self.store.retention_interval = d;
+        }
+        if let Some(b) = &st.max_bytes {
+            if *b.get_ref() == 0 {
+                c.at(&b.span(), "[store] max_bytes: must be above 0".to_string());
+            } else {
+                self.store.max_bytes = Some(*b.get_ref());
             }
         }
         // [flow]

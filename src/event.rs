@@ -48,6 +48,8 @@ known_fields! {
     ICMP_TYPE = "icmp_type", ICMP_CODE = "icmp_code", MIN_TTL = "min_ttl", MAX_TTL = "max_ttl",
     QUERY = "query", RECORD_TYPE = "record_type", ANSWER = "answer", RCODE = "rcode",
     DNS_ID = "dns_id", DNS_TYPE = "dns_type", QUERY_LENGTH = "query_length",
+    LABEL_COUNT = "label_count", LONGEST_LABEL = "longest_label", QUERY_ENTROPY = "query_entropy",
+    REGISTERED_DOMAIN = "registered_domain", SUBDOMAIN = "subdomain",
     C_URI = "c-uri", CS_HOST = "cs-host", CS_METHOD = "cs-method", C_USERAGENT = "c-useragent",
     HTTP_URI = "http.uri", HTTP_HOST = "http.host", HTTP_METHOD = "http.method",
     HTTP_USER_AGENT = "http.user_agent", HTTP_VERSION = "http.version",

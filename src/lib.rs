@@ -20,4 +20,5 @@ pub mod output;
 pub mod pipeline;
 pub mod replay;
 pub mod rules;
+pub mod scenario;
 pub mod source;

@@ -52,6 +52,9 @@ enum Cmd {
     },
     /// Incidents on a running daemon: list, show, acknowledge, resolve.
     Incidents(IncidentsArgs),
+    /// Attack and benign scenarios for drills: inputs, tenants file and drill file.
+    #[command(subcommand)]
+    Scenario(ScenarioCmd),
 }
 
 #[derive(Subcommand)]
@@ -123,6 +126,20 @@ enum IncidentsCmd {
     Ack { id: String },
     /// Resolve an incident (operator role).
     Resolve { id: String },
+}
+
+#[derive(Subcommand)]
+enum ScenarioCmd {
+    /// List the scenarios.
+    List,
+    /// Write a scenario (or `all`) under DIR/NAME/: its inputs, tenants.yaml, NAME.drill.yaml.
+    Write {
+        /// A scenario name from `vigil scenario list`, or `all`.
+        name: String,
+        /// Folder to write into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -298,6 +315,7 @@ fn main() -> ExitCode {
         } => certs_init(&data, &client, &san),
         Cmd::Token { cmd } => token(cmd),
         Cmd::Incidents(a) => incidents(a),
+        Cmd::Scenario(c) => scenario(c),
     }
 }
 
@@ -390,6 +408,29 @@ fn incidents(a: IncidentsArgs) -> ExitCode {
             eprintln!("vigil: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn scenario(c: ScenarioCmd) -> ExitCode {
+    match c {
+        ScenarioCmd::List => {
+            for (name, summary) in vigil::scenario::SCENARIOS {
+                println!("{name:<18} {summary}");
+            }
+            ExitCode::SUCCESS
+        }
+        ScenarioCmd::Write { name, out } => match vigil::scenario::write(&name, &out) {
+            Ok(drills) => {
+                for d in drills {
+                    println!("{}", d.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vigil: {e}");
+                ExitCode::from(2)
+            }
+        },
     }
 }
 

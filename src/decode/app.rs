@@ -86,8 +86,9 @@ impl AppData {
 }
 
 /// `query` is the first question's name, or the list of all names when there are several
-/// (a rule on `query` then matches any of them); `query_length` is the first name's length as
-/// rendered (escapes included); `answer`, `rcode` only on responses.
+/// (a rule on `query` then matches any of them); the computed name fields (`query_length`,
+/// `registered_domain`, `query_entropy`, ... see `dns::names`) are the first name's;
+/// `answer`, `rcode` only on responses.
 fn fill_dns(m: &dns::Message, fields: &mut Fields) {
     match m.questions.as_slice() {
         [] => {}
@@ -103,7 +104,7 @@ fn fill_dns(m: &dns::Message, fields: &mut Fields) {
             None => Value::from(q.rtype.to_string()),
         };
         fields.push(f::RECORD_TYPE, rtype);
-        fields.push(f::QUERY_LENGTH, q.name.len());
+        dns::names::fill(&q.name, fields);
     }
     fields.push(f::DNS_ID, m.header.id);
     if m.header.is_response() {
