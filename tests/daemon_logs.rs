@@ -58,6 +58,22 @@ fn events(d: &Daemon) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The events of the output once at least `n` are there: counted events are written only
+/// after detection, a moment later than the metric says they arrived.
+fn wait_events(d: &Daemon, n: usize) -> Vec<serde_json::Value> {
+    let t0 = Instant::now();
+    loop {
+        let evs: Vec<serde_json::Value> = events(d)
+            .into_iter()
+            .filter(|e| e.get("kind").is_some())
+            .collect();
+        if evs.len() >= n || t0.elapsed() > Duration::from_secs(10) {
+            return evs;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// How often each `seq=N` of program `prog` arrived.
 fn seqs(data: &Path, prog: &str) -> BTreeMap<u32, u32> {
     let mut m = BTreeMap::new();
@@ -134,7 +150,7 @@ fn syslog_over_tls_with_real_openssl_octet_counted_and_newline_framed() {
     );
     let _ = client.kill();
     let _ = client.wait();
-    let evs = events(&d);
+    let evs = wait_events(&d, 3);
     let by_program = |p: &str| {
         evs.iter()
             .find(|e| e["program"] == p)
@@ -254,7 +270,7 @@ fn syslog_over_tls_requires_a_client_certificate_when_a_client_ca_is_set() {
     );
     let _ = ok.kill();
     let _ = ok.wait();
-    let evs = events(&d);
+    let evs = wait_events(&d, 1);
     assert!(evs
         .iter()
         .any(|e| e["program"] == "withcert" && e["message"] == "with a cert"));
