@@ -354,6 +354,29 @@ fn config_check_reports_every_problem_with_its_line() {
         "{text}"
     );
 
+    std::fs::write(
+        &bad,
+        "[store]\nmax_age = \"forever\"\nmax_bytes = 0\n[output.webhook]\nurl = \"https://h/x\"\nsecret_file = \"/s\"\n",
+    )
+    .unwrap();
+    let out = vigil(&["config", "check", "--config", bad.to_str().unwrap()]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "{f}:2: [store] max_age: `forever` is not a duration like 30s, 10m, 1h, 30d\n{f}:3: [store] max_bytes: must be above 0\n"
+        )
+    );
+    std::fs::write(
+        &bad,
+        "[output.alertmanager]\nurll = \"http://127.0.0.1:9093\"\n",
+    )
+    .unwrap();
+    let out = vigil(&["config", "check", "--config", bad.to_str().unwrap()]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{f}:2: unknown key `urll` in [output.alertmanager]; did you mean `url`?\n")
+    );
+
     std::fs::write(&bad, "[sorces]\n").unwrap();
     let out = vigil(&["config", "check", "--config", bad.to_str().unwrap()]);
     assert_eq!(
