@@ -44,6 +44,20 @@ enum Cmd {
         #[command(subcommand)]
         cmd: CertsCmd,
     },
+    /// Inspect the alert and incident store.
+    Store {
+        #[command(subcommand)]
+        cmd: StoreCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCmd {
+    /// Check the integrity chain: exit 0 when intact, 1 on tampering, 2 when unreadable.
+    Verify {
+        #[arg(long, value_name = "DIR", default_value = vigil::config::DEFAULT_DATA)]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -195,6 +209,32 @@ fn main() -> ExitCode {
         Cmd::Certs {
             cmd: CertsCmd::Init { data, client, san },
         } => certs_init(&data, &client, &san),
+        Cmd::Store {
+            cmd: StoreCmd::Verify { data },
+        } => store_verify(&data),
+    }
+}
+
+fn store_verify(data: &std::path::Path) -> ExitCode {
+    match vigil::incident::verify(data) {
+        Ok(r) => match r.problem {
+            None => {
+                let note = match r.unconfirmed {
+                    0 => String::new(),
+                    n => format!(" ({n} entries from a batch cut short by a crash)"),
+                };
+                println!("store ok: {} records, chain intact{note}", r.records);
+                ExitCode::SUCCESS
+            }
+            Some(p) => {
+                println!("store tampered: {p}");
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("vigil store verify: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
