@@ -311,6 +311,35 @@ struct Last {
     n: u64,
     op: u8,
     digest: [u8; 32],
+    /// The last entry at or before the signed head, when this one is past it.
+    confirmed: Option<(u8, [u8; 32])>,
+}
+
+impl Last {
+    /// What is wrong with a record whose last chain entry is `self` and whose live value is
+    /// `live`. Past the head a crash may have cut the batch short, so the value chained before
+    /// it (or nothing, for a new record) is also accepted.
+    fn judge(&self, live: Option<&[u8]>, head_n: u64) -> Option<ProblemKind> {
+        let fits = |op: u8, digest: &[u8; 32]| match live {
+            Some(v) => op == OP_PUT && *digest == value_digest(v),
+            None => op == OP_DEL,
+        };
+        if fits(self.op, &self.digest) {
+            return None;
+        }
+        if self.n > head_n {
+            match (&self.confirmed, live) {
+                (Some((op, d)), _) if fits(*op, d) => return None,
+                (None, None) => return None,
+                _ => {}
+            }
+        }
+        Some(match live {
+            None => ProblemKind::Removed,
+            Some(_) if self.op == OP_DEL => ProblemKind::Inserted,
+            Some(_) => ProblemKind::Modified,
+        })
+    }
 }
 
 /// The walk itself, on an open database.
@@ -388,12 +417,21 @@ pub fn verify_db(db: &sled::Db, key: &ChainKey) -> Result<VerifyReport, StoreErr
                 report.unconfirmed += 1;
             }
         }
+        let head_n = head.map(|h| h.0).unwrap_or(0);
+        let slot = (t as u8, e.key);
+        let confirmed = match last.get(&slot) {
+            _ if n <= head_n => None,
+            Some(l) if l.n <= head_n => Some((l.op, l.digest)),
+            Some(l) => l.confirmed,
+            None => None,
+        };
         last.insert(
-            (t as u8, e.key),
+            slot,
             Last {
                 n,
                 op: e.op,
                 digest: e.digest,
+                confirmed,
             },
         );
         prev = mac;
@@ -438,21 +476,18 @@ pub fn verify_db(db: &sled::Db, key: &ChainKey) -> Result<VerifyReport, StoreErr
             let id = (t as u8, k.to_vec());
             match last.remove(&id) {
                 None => found.push(problem(None, tree_name, &k, ProblemKind::Inserted)),
-                Some(l) if l.op == OP_DEL => {
-                    found.push(problem(Some(l.n), tree_name, &k, ProblemKind::Inserted))
+                Some(l) => {
+                    if let Some(kind) = l.judge(Some(&v), head_n) {
+                        found.push(problem(Some(l.n), tree_name, &k, kind));
+                    }
                 }
-                Some(l) if l.digest != value_digest(&v) => {
-                    found.push(problem(Some(l.n), tree_name, &k, ProblemKind::Modified))
-                }
-                Some(_) => {}
             }
         }
     }
     for ((t, k), l) in last {
-        // Past the head, a crash may have cut a batch short before its records were written.
-        if l.op == OP_PUT && l.n <= head_n {
+        if let Some(kind) = l.judge(None, head_n) {
             let tree = CHAINED_TREES.get(t as usize).copied().unwrap_or("?");
-            found.push(problem(Some(l.n), tree, &k, ProblemKind::Removed));
+            found.push(problem(Some(l.n), tree, &k, kind));
         }
     }
     found.sort_by_key(|p| p.n.unwrap_or(u64::MAX));

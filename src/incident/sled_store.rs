@@ -406,8 +406,10 @@ impl SledStore {
         &self.dir
     }
 
-    /// Chain entries past the signed head belong to a batch a crash cut short: records that
-    /// made it stay (and get their index entries back), the rest are chained as deleted.
+    /// Chain entries past the signed head belong to a batch a crash cut short. Each record it
+    /// touched is chained again in the state it was left in (written, not written, or still
+    /// the version before), and alerts that made it get their index entries back. A record
+    /// that fits neither the tail nor the version before it was tampered with: refuse to open.
     fn reconcile_tail(&self) -> Result<(), StoreError> {
         let head = self.records[META].get(HEAD_KEY).map_err(io)?;
         let head_n = match head {
@@ -428,25 +430,81 @@ impl SledStore {
         if w.chain_n <= head_n {
             return Ok(());
         }
-        let mut p = Pending::new(&self.key, &w);
+        // The tail's last entry for each record.
+        let mut tail: HashMap<(usize, Vec<u8>), Entry> = HashMap::new();
         for item in self.chain.range((head_n + 1).to_be_bytes()..) {
             let (k, v) = item.map_err(io)?;
             let n = u64_of(&k).unwrap_or(0);
             let e = Entry::decode(&v).ok_or_else(|| corrupt("chain", &n.to_string(), "garbled"))?;
-            if e.op != OP_PUT {
-                continue;
+            if let Some(t) = chain::CHAINED_TREES.iter().position(|x| *x == e.tree) {
+                tail.insert((t, e.key.clone()), e);
             }
-            let Some(t) = chain::CHAINED_TREES.iter().position(|x| *x == e.tree) else {
-                continue;
-            };
-            match self.records[t].get(&e.key).map_err(io)? {
-                None => p.del(t, &e.key),
-                Some(v) if t == ALERTS => {
-                    if let Ok(r) = serde_json::from_slice::<AlertRecord>(&v) {
-                        index_alert(&mut p.ix, &r, true);
+        }
+        let fits = |op: u8, digest: &[u8; 32], live: &Option<sled::IVec>| match live {
+            Some(v) => op == OP_PUT && *digest == chain::value_digest(v),
+            None => op == OP_DEL,
+        };
+        let mut live = HashMap::new();
+        let mut unsure = std::collections::HashSet::new();
+        for ((t, k), e) in &tail {
+            let v = self.records[*t].get(k).map_err(io)?;
+            if !fits(e.op, &e.digest, &v) {
+                unsure.insert((*t, k.clone()));
+            }
+            live.insert((*t, k.clone()), v);
+        }
+        // For records the tail did not finish: the version chained before it.
+        let mut before: HashMap<(usize, Vec<u8>), Entry> = HashMap::new();
+        if !unsure.is_empty() {
+            for item in self.chain.range(..=head_n.to_be_bytes()).rev() {
+                let (_, v) = item.map_err(io)?;
+                let Some(e) = Entry::decode(&v) else { continue };
+                let Some(t) = chain::CHAINED_TREES.iter().position(|x| *x == e.tree) else {
+                    continue;
+                };
+                let slot = (t, e.key.clone());
+                if unsure.contains(&slot) && !before.contains_key(&slot) {
+                    before.insert(slot, e);
+                    if before.len() == unsure.len() {
+                        break;
                     }
                 }
-                Some(_) => {}
+            }
+        }
+        let mut p = Pending::new(&self.key, &w);
+        let mut slots: Vec<_> = live.into_iter().collect();
+        slots.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((t, k), v) in slots {
+            let ok = match before.get(&(t, k.clone())) {
+                _ if !unsure.contains(&(t, k.clone())) => true,
+                Some(e) => fits(e.op, &e.digest, &v),
+                None => v.is_none(),
+            };
+            if !ok {
+                return Err(StoreError::Open {
+                    path: self.dir.display().to_string(),
+                    message: format!(
+                        "record {} in {} does not match the integrity chain; run \
+                         `vigil store verify --data DIR`",
+                        chain::show_key(chain::CHAINED_TREES[t], &k),
+                        chain::CHAINED_TREES[t]
+                    ),
+                });
+            }
+            match v {
+                None => p.link(OP_DEL, t, &k, &[]),
+                Some(v) => {
+                    p.link(OP_PUT, t, &k, &v);
+                    if t == ALERTS {
+                        if let Ok(r) = serde_json::from_slice::<AlertRecord>(&v) {
+                            index_alert(&mut p.ix, &r, true);
+                        }
+                    } else if t == INCIDENTS {
+                        if let Ok(i) = serde_json::from_slice::<Incident>(&v) {
+                            index_incident(&mut p.ix, &i, Some(i.status));
+                        }
+                    }
+                }
             }
         }
         self.commit(&mut w, p)
@@ -1474,6 +1532,60 @@ mod tests {
         drop(s);
         let v = chain::verify(&d.0).expect("verify");
         assert_eq!((v.problem, v.unconfirmed), (None, 0));
+    }
+
+    #[test]
+    fn an_incident_version_a_crash_did_not_write_is_tolerated_but_tampering_is_not() {
+        for tampered in [false, true] {
+            let d = TempDir::new();
+            let (head, old) = {
+                let s = SledStore::open(&d.0).expect("open");
+                let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 0)];
+                s.append_alerts(&mut b).expect("append");
+                let head = s.records[META].get(HEAD_KEY).expect("get").expect("head");
+                let id = b[0].incident_id.clone().expect("id");
+                let old = s.records[INCIDENTS]
+                    .get(&id)
+                    .expect("get")
+                    .expect("incident");
+                let mut b = vec![alert("acme", "10.1.0.1", "r2", "high", 1)];
+                s.append_alerts(&mut b).expect("append");
+                (head, (id, old))
+            };
+            {
+                // As if the process died after the chain and alert batches of the second write.
+                let db = raw(&d.0);
+                db.open_tree("meta")
+                    .expect("tree")
+                    .insert(HEAD_KEY, head)
+                    .expect("head");
+                let value = if tampered {
+                    sled::IVec::from(&b"{}"[..])
+                } else {
+                    old.1
+                };
+                let t = db.open_tree("incidents").expect("tree");
+                t.insert(old.0.as_bytes(), value).expect("insert");
+                db.flush().expect("flush");
+            }
+            let v = chain::verify(&d.0).expect("verify");
+            if tampered {
+                let p = v.problem.expect("problem");
+                assert_eq!(p.kind, chain::ProblemKind::Modified);
+                assert!(SledStore::open(&d.0).is_err());
+                continue;
+            }
+            assert_eq!(v.problem, None);
+            let s = SledStore::open(&d.0).expect("open");
+            let inc = s
+                .incident(&Scope::All, &old.0)
+                .expect("read")
+                .expect("exists");
+            assert_eq!(inc.severity, Level::Low, "the version before the cut batch");
+            drop(s);
+            let v = chain::verify(&d.0).expect("verify");
+            assert_eq!((v.problem, v.unconfirmed), (None, 0));
+        }
     }
 
     #[test]
