@@ -46,12 +46,14 @@ fn rules() -> Vec<Arc<RuleInfo>> {
         .collect()
 }
 
-/// Alert `n`: a flow event from one of 10 tenants, 500 sources each, 10 ms apart.
+/// Alert `n`: a flow event from one of 10 tenants, 500 sources each, 10 ms apart, each source
+/// tripping two of the 40 rules.
 fn alert(rules: &[Arc<RuleInfo>], n: u64) -> Alert {
     let tenant = (n % TENANTS as u64) as usize;
     let ts = Timestamp(1_764_000_000_000_000_000 + n as i64 * 10_000_000);
     let mut ev = Event::new(ts, Kind::Flow, LogSource::category("flow"));
-    let src = format!("10.{}.{}.{}", tenant + 1, (n / 7) % 2, (n / 13) % 250);
+    let host = (n / 7) % 500;
+    let src = format!("10.{}.{}.{}", tenant + 1, host % 2, host / 2);
     ev.fields.push(f::SRC_IP, src);
     ev.fields.push(f::SRC_PORT, 40000 + (n % 20000));
     ev.fields.push(f::DST_IP, format!("192.168.100.{}", n % 20));
@@ -69,7 +71,9 @@ fn alert(rules: &[Arc<RuleInfo>], n: u64) -> Alert {
         f::COMMUNITY_ID,
         format!("1:{:027x}=", n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
     );
-    Alert::new(rules[(n % rules.len() as u64) as usize].clone(), &ev)
+    // Each source trips two of the rules, as a host under attack tends to.
+    let rule = (host * 7 + tenant as u64 + n % 2) % rules.len() as u64;
+    Alert::new(rules[rule as usize].clone(), &ev)
 }
 
 fn peak_rss_mb() -> f64 {

@@ -303,6 +303,7 @@ impl SledStore {
         let db = sled::Config::new()
             .path(&dir)
             .cache_capacity(opts.cache_bytes)
+            .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|e| {
                 open_err(format!(
