@@ -100,7 +100,8 @@ fn expect_tampered(d: &Path, words: &[&str]) {
 }
 
 fn tamper(d: &Path, f: impl FnOnce(&sled::Db)) {
-    let db = sled::open(d.join("store")).expect("raw open");
+    let db = vigil::incident::chain::open_sled(sled::Config::new().path(d.join("store")))
+        .expect("raw open");
     f(&db);
     db.flush().expect("flush");
 }

@@ -296,14 +296,26 @@ pub fn verify(data_dir: &Path) -> Result<VerifyReport, VerifyError> {
         });
     }
     let key = ChainKey::load(data_dir, false)?;
-    let db = sled::Config::new()
-        .path(&dir)
-        .open()
-        .map_err(|e| StoreError::Open {
-            path: dir.display().to_string(),
-            message: format!("{e} (is the daemon running? stop it first)"),
-        })?;
+    let db = open_sled(sled::Config::new().path(&dir)).map_err(|e| StoreError::Open {
+        path: dir.display().to_string(),
+        message: format!("{e} (is the daemon running? stop it first)"),
+    })?;
     verify_db(&db, &key).map_err(VerifyError::Open)
+}
+
+/// Opens sled, waiting up to two seconds for the file lock: a store dropped a moment ago (in
+/// this process or one that just exited) releases it only when sled's flusher thread ends.
+pub fn open_sled(config: sled::Config) -> sled::Result<sled::Db> {
+    let mut tries = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e)) if tries < 40 && e.to_string().contains("acquire lock") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
 }
 
 /// Last chain entry for one record.

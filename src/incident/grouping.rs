@@ -446,10 +446,8 @@ mod tests {
     #[test]
     fn eviction_on_event_time() {
         let mut g = Grouper::new(Duration::from_secs(60), 1);
-        g.assign(&alert("r1", "low", "acme", Some("10.0.0.1"), 0), 5)
-            .0;
-        g.assign(&alert("r1", "low", "acme", Some("10.0.0.2"), 5), 5)
-            .0;
+        g.assign(&alert("r1", "low", "acme", Some("10.0.0.1"), 0), 5);
+        g.assign(&alert("r1", "low", "acme", Some("10.0.0.2"), 5), 5);
         g.evict();
         assert_eq!(g.active_len(), 1);
     }

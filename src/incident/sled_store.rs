@@ -300,16 +300,17 @@ impl SledStore {
             .map_err(|e| open_err(format!("cannot create the data folder: {e}")))?;
         let key = ChainKey::load(data_dir, true)?;
         let dir = data_dir.join("store");
-        let db = sled::Config::new()
-            .path(&dir)
-            .cache_capacity(opts.cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| {
-                open_err(format!(
-                    "{e}; is another vigil using this data folder? stop it or use another `--data`"
-                ))
-            })?;
+        let db = chain::open_sled(
+            sled::Config::new()
+                .path(&dir)
+                .cache_capacity(opts.cache_bytes)
+                .mode(sled::Mode::HighThroughput),
+        )
+        .map_err(|e| {
+            open_err(format!(
+                "{e}; is another vigil using this data folder? stop it or use another `--data`"
+            ))
+        })?;
         let tree = |n: &str| db.open_tree(n).map_err(io);
         let records = [
             tree(chain::CHAINED_TREES[0])?,
@@ -719,7 +720,7 @@ impl Store for SledStore {
             let seq = w.alert_seq;
             w.alert_seq += 1;
             let id = format!("a-{seq:016x}");
-            let mut json = serde_json::to_value(&*a)
+            let mut json = serde_json::to_value(a)
                 .map_err(|e| StoreError::Io(format!("cannot encode alert: {e}")))?;
             if let Some(m) = json.as_object_mut() {
                 m.insert("id".into(), serde_json::Value::String(id.clone()));
@@ -1429,7 +1430,7 @@ mod tests {
     }
 
     fn raw(d: &Path) -> sled::Db {
-        sled::open(d.join("store")).expect("raw open")
+        chain::open_sled(sled::Config::new().path(d.join("store"))).expect("raw open")
     }
 
     #[test]
