@@ -55,6 +55,11 @@ enum Cmd {
     /// Attack and benign scenarios for drills: inputs, tenants file and drill file.
     #[command(subcommand)]
     Scenario(ScenarioCmd),
+    /// Inspect the alert and incident store.
+    Store {
+        #[command(subcommand)]
+        cmd: StoreCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +144,15 @@ enum ScenarioCmd {
         /// Folder to write into (created if missing).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCmd {
+    /// Check the integrity chain: exit 0 when intact, 1 on tampering, 2 when unreadable.
+    Verify {
+        #[arg(long, value_name = "DIR", default_value = vigil::config::DEFAULT_DATA)]
+        data: PathBuf,
     },
 }
 
@@ -316,6 +330,9 @@ fn main() -> ExitCode {
         Cmd::Token { cmd } => token(cmd),
         Cmd::Incidents(a) => incidents(a),
         Cmd::Scenario(c) => scenario(c),
+        Cmd::Store {
+            cmd: StoreCmd::Verify { data },
+        } => store_verify(&data),
     }
 }
 
@@ -431,6 +448,29 @@ fn scenario(c: ScenarioCmd) -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+fn store_verify(data: &std::path::Path) -> ExitCode {
+    match vigil::incident::verify(data) {
+        Ok(r) => match r.problem {
+            None => {
+                let note = match r.unconfirmed {
+                    0 => String::new(),
+                    n => format!(" ({n} entries from a batch cut short by a crash)"),
+                };
+                println!("store ok: {} records, chain intact{note}", r.records);
+                ExitCode::SUCCESS
+            }
+            Some(p) => {
+                println!("store tampered: {p}");
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("vigil store verify: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

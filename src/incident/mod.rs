@@ -17,6 +17,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::Alert;
 
+pub mod chain;
+pub mod grouping;
+pub mod sled_store;
+
+pub use chain::{verify, Problem, ProblemKind, VerifyError, VerifyReport};
+pub use grouping::{Grouper, DEFAULT_WINDOW};
+pub use sled_store::{RetentionReport, SledStore, StoreOptions};
+
 /// Severity, ordered; parsed from a rule's `level` (Sigma: informational low medium high
 /// critical). Unknown levels count as informational.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

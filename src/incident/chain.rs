@@ -1,0 +1,508 @@
+//! The integrity chain: every record the store writes is linked into an HMAC-SHA256 chain so
+//! that modified, removed, inserted or reordered records are detectable (`vigil store verify`).
+//!
+//! Entry `n` (key `n` big-endian in the `chain` tree) holds
+//! `mac_n = HMAC(key, mac_{n-1} || n || op || tree || key || SHA-256(value))`. The value's digest
+//! stands in for the value so that superseded versions need not be kept; the digest binds it
+//! just as well. The key is 32 random bytes in `DATA/store.key` (mode 0600).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ring::{digest, hmac, rand::SecureRandom};
+
+use super::StoreError;
+
+/// Trees whose records are chained (every other tree is an index, derived from these).
+pub const CHAINED_TREES: &[&str] = &["alerts", "incidents", "meta"];
+/// The chain's own tree.
+pub const CHAIN_TREE: &str = "chain";
+/// Meta key of the signed chain head (not itself chained: it signs the chain's end).
+pub const HEAD_KEY: &[u8] = b"head";
+
+pub const OP_PUT: u8 = 0;
+pub const OP_DEL: u8 = 1;
+
+/// The chain key, from `DATA/store.key`.
+pub struct ChainKey(hmac::Key);
+
+fn key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("store.key")
+}
+
+impl ChainKey {
+    /// Reads `DATA/store.key`, creating it (32 random bytes, mode 0600) when `create` and absent.
+    /// Refuses a key file that group or others may read.
+    pub fn load(data_dir: &Path, create: bool) -> Result<ChainKey, StoreError> {
+        let path = key_path(data_dir);
+        let open_err = |message: String| StoreError::Open {
+            path: path.display().to_string(),
+            message,
+        };
+        if !path.exists() {
+            if !create {
+                return Err(open_err(
+                    "no store key; is this a vigil data folder (`--data DIR`)?".into(),
+                ));
+            }
+            let mut bytes = [0u8; 32];
+            ring::rand::SystemRandom::new()
+                .fill(&mut bytes)
+                .map_err(|_| open_err("cannot get random bytes for a new store key".into()))?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| open_err(format!("cannot create the store key: {e}")))?;
+            f.write_all(&bytes)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| open_err(format!("cannot write the store key: {e}")))?;
+        }
+        let meta = fs::metadata(&path).map_err(|e| open_err(format!("cannot read: {e}")))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(open_err(format!(
+                "the store key is readable by group or others (mode {mode:o}); \
+                 run `chmod 600 {}` and start again",
+                path.display()
+            )));
+        }
+        let bytes = fs::read(&path).map_err(|e| open_err(format!("cannot read: {e}")))?;
+        if bytes.len() != 32 {
+            return Err(open_err(format!(
+                "the store key has {} bytes, expected 32; restore it from a backup",
+                bytes.len()
+            )));
+        }
+        Ok(ChainKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+    }
+
+    /// The MAC of entry `n`.
+    pub fn link(
+        &self,
+        prev: &[u8; 32],
+        n: u64,
+        op: u8,
+        tree: &str,
+        key: &[u8],
+        dig: &[u8],
+    ) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        ctx.update(prev);
+        ctx.update(&n.to_be_bytes());
+        ctx.update(&[op, tree.len() as u8]);
+        ctx.update(tree.as_bytes());
+        ctx.update(&(key.len() as u32).to_be_bytes());
+        ctx.update(key);
+        ctx.update(dig);
+        to32(ctx.sign().as_ref())
+    }
+
+    /// A signature over `parts`, for records that vouch for the chain (the head).
+    pub fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        for p in parts {
+            ctx.update(p);
+        }
+        to32(ctx.sign().as_ref())
+    }
+}
+
+fn to32(b: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let n = b.len().min(32);
+    out[..n].copy_from_slice(&b[..n]);
+    out
+}
+
+/// SHA-256 of a record value.
+pub fn value_digest(value: &[u8]) -> [u8; 32] {
+    to32(digest::digest(&digest::SHA256, value).as_ref())
+}
+
+/// One decoded chain entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub mac: [u8; 32],
+    pub op: u8,
+    pub tree: String,
+    pub key: Vec<u8>,
+    pub digest: [u8; 32],
+}
+
+impl Entry {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(32 + 2 + self.tree.len() + 4 + self.key.len() + 32);
+        v.extend_from_slice(&self.mac);
+        v.push(self.op);
+        v.push(self.tree.len() as u8);
+        v.extend_from_slice(self.tree.as_bytes());
+        v.extend_from_slice(&(self.key.len() as u32).to_be_bytes());
+        v.extend_from_slice(&self.key);
+        v.extend_from_slice(&self.digest);
+        v
+    }
+
+    /// `None` when the bytes are not an entry.
+    pub fn decode(b: &[u8]) -> Option<Entry> {
+        let mac = to32(b.get(..32)?);
+        let op = *b.get(32)?;
+        let tl = *b.get(33)? as usize;
+        let tree = std::str::from_utf8(b.get(34..34 + tl)?).ok()?.to_string();
+        let at = 34 + tl;
+        let kl = u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize;
+        let key = b.get(at + 4..at + 4 + kl)?.to_vec();
+        let dig = b.get(at + 4 + kl..)?;
+        if dig.len() != 32 || op > OP_DEL {
+            return None;
+        }
+        Some(Entry {
+            mac,
+            op,
+            tree,
+            key,
+            digest: to32(dig),
+        })
+    }
+}
+
+/// The signed head: the chain's last entry number and MAC when the last write completed.
+pub fn encode_head(key: &ChainKey, n: u64, mac: &[u8; 32]) -> Vec<u8> {
+    let sig = key.sign(&[b"head", &n.to_be_bytes(), mac]);
+    let mut v = Vec::with_capacity(72);
+    v.extend_from_slice(&n.to_be_bytes());
+    v.extend_from_slice(mac);
+    v.extend_from_slice(&sig);
+    v
+}
+
+/// `(n, mac)` of a head whose signature checks, else `None`.
+pub fn decode_head(key: &ChainKey, b: &[u8]) -> Option<(u64, [u8; 32])> {
+    if b.len() != 72 {
+        return None;
+    }
+    let n = u64::from_be_bytes(b[..8].try_into().ok()?);
+    let mac = to32(&b[8..40]);
+    let mut msg = Vec::with_capacity(44);
+    msg.extend_from_slice(b"head");
+    msg.extend_from_slice(&n.to_be_bytes());
+    msg.extend_from_slice(&mac);
+    hmac::verify(&key.0, &msg, &b[40..72])
+        .is_ok()
+        .then_some((n, mac))
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VerifyReport {
+    /// Live chained records checked.
+    pub records: u64,
+    /// Chain entries walked.
+    pub entries: u64,
+    /// Chain entries past the signed head: a batch a crash cut short (tolerated).
+    pub unconfirmed: u64,
+    /// The first problem, by chain position; `None` when the store is intact.
+    pub problem: Option<Problem>,
+}
+
+/// A sign of tampering (or of damage), with where it was found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    /// The chain entry involved, when there is one.
+    pub n: Option<u64>,
+    pub tree: String,
+    /// The record's key, readable (`a-…`/`i-…` ids, or text).
+    pub key: String,
+    pub kind: ProblemKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProblemKind {
+    /// A chain entry's MAC does not check: the entry was changed, moved or forged.
+    BadLink,
+    /// A chain entry is missing (entries must be numbered without gaps).
+    Gap { expected: u64 },
+    /// The chain entry cannot be decoded.
+    Garbled,
+    /// The signed head is missing, forged, or names entries the chain no longer has.
+    Head(String),
+    /// A record's value differs from the last value chained for its key.
+    Modified,
+    /// A record the chain says exists is gone.
+    Removed,
+    /// A record the chain never saw (or saw deleted) is present.
+    Inserted,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = match self.n {
+            Some(n) => format!("chain entry {n}"),
+            None => "chain".to_string(),
+        };
+        let what = match &self.kind {
+            ProblemKind::BadLink => {
+                "MAC does not match (entry modified, reordered or forged)".to_string()
+            }
+            ProblemKind::Gap { expected } => format!("entry {expected} is missing (removed)"),
+            ProblemKind::Garbled => "entry cannot be decoded".to_string(),
+            ProblemKind::Head(m) => m.clone(),
+            ProblemKind::Modified => {
+                "record modified: its value is not the one chained".to_string()
+            }
+            ProblemKind::Removed => "record removed: chained but no longer present".to_string(),
+            ProblemKind::Inserted => "record inserted: present but not in the chain".to_string(),
+        };
+        write!(f, "{at}: tree {} key {}: {what}", self.tree, self.key)
+    }
+}
+
+/// Why `verify` could not run at all (exit code 2 at the CLI).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{path}: no store here; give the daemon's data folder with `--data DIR`")]
+    Missing { path: String },
+    #[error("{0}")]
+    Open(#[from] StoreError),
+}
+
+/// A record key as a person reads it.
+pub fn show_key(tree: &str, key: &[u8]) -> String {
+    if tree == "alerts" && key.len() == 8 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(key);
+        return format!("a-{:016x}", u64::from_be_bytes(b));
+    }
+    String::from_utf8_lossy(key).into_owned()
+}
+
+fn io(e: sled::Error) -> StoreError {
+    StoreError::Io(format!(
+        "{e}; the store may be damaged, run `vigil store verify`"
+    ))
+}
+
+/// Walks the chain of the store under `data_dir` and checks every live record against it.
+pub fn verify(data_dir: &Path) -> Result<VerifyReport, VerifyError> {
+    let dir = data_dir.join("store");
+    if !dir.join("conf").exists() && !dir.join("db").exists() {
+        return Err(VerifyError::Missing {
+            path: dir.display().to_string(),
+        });
+    }
+    let key = ChainKey::load(data_dir, false)?;
+    let db = open_sled(sled::Config::new().path(&dir)).map_err(|e| StoreError::Open {
+        path: dir.display().to_string(),
+        message: format!("{e} (is the daemon running? stop it first)"),
+    })?;
+    verify_db(&db, &key).map_err(VerifyError::Open)
+}
+
+/// Opens sled, waiting up to two seconds for the file lock: a store dropped a moment ago (in
+/// this process or one that just exited) releases it only when sled's flusher thread ends.
+pub fn open_sled(config: sled::Config) -> sled::Result<sled::Db> {
+    let mut tries = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e)) if tries < 40 && e.to_string().contains("acquire lock") => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Last chain entry for one record.
+struct Last {
+    n: u64,
+    op: u8,
+    digest: [u8; 32],
+    /// The last entry at or before the signed head, when this one is past it.
+    confirmed: Option<(u8, [u8; 32])>,
+}
+
+impl Last {
+    /// What is wrong with a record whose last chain entry is `self` and whose live value is
+    /// `live`. Past the head a crash may have cut the batch short, so the value chained before
+    /// it (or nothing, for a new record) is also accepted.
+    fn judge(&self, live: Option<&[u8]>, head_n: u64) -> Option<ProblemKind> {
+        let fits = |op: u8, digest: &[u8; 32]| match live {
+            Some(v) => op == OP_PUT && *digest == value_digest(v),
+            None => op == OP_DEL,
+        };
+        if fits(self.op, &self.digest) {
+            return None;
+        }
+        if self.n > head_n {
+            match (&self.confirmed, live) {
+                (Some((op, d)), _) if fits(*op, d) => return None,
+                (None, None) => return None,
+                _ => {}
+            }
+        }
+        Some(match live {
+            None => ProblemKind::Removed,
+            Some(_) if self.op == OP_DEL => ProblemKind::Inserted,
+            Some(_) => ProblemKind::Modified,
+        })
+    }
+}
+
+/// The walk itself, on an open database.
+pub fn verify_db(db: &sled::Db, key: &ChainKey) -> Result<VerifyReport, StoreError> {
+    let chain = db.open_tree(CHAIN_TREE).map_err(io)?;
+    let meta = db.open_tree("meta").map_err(io)?;
+    let mut report = VerifyReport {
+        records: 0,
+        entries: 0,
+        unconfirmed: 0,
+        problem: None,
+    };
+    let problem = |n: Option<u64>, tree: &str, k: &[u8], kind| Problem {
+        n,
+        tree: tree.to_string(),
+        key: show_key(tree, k),
+        kind,
+    };
+    let head = match meta.get(HEAD_KEY).map_err(io)? {
+        None => None,
+        Some(b) => match decode_head(key, &b) {
+            Some(h) => Some(h),
+            None => {
+                report.problem = Some(problem(
+                    None,
+                    "meta",
+                    HEAD_KEY,
+                    ProblemKind::Head("the signed head is forged or damaged".into()),
+                ));
+                return Ok(report);
+            }
+        },
+    };
+    let mut last: HashMap<(u8, Vec<u8>), Last> = HashMap::new();
+    let mut prev = [0u8; 32];
+    let mut expected = 1u64;
+    let mut head_mac_seen = false;
+    for item in chain.iter() {
+        let (k, v) = item.map_err(io)?;
+        let n = match <[u8; 8]>::try_from(k.as_ref()) {
+            Ok(b) => u64::from_be_bytes(b),
+            Err(_) => {
+                report.problem = Some(problem(None, CHAIN_TREE, &k, ProblemKind::Inserted));
+                return Ok(report);
+            }
+        };
+        if n != expected {
+            let kind = if n > expected {
+                ProblemKind::Gap { expected }
+            } else {
+                ProblemKind::Inserted
+            };
+            report.problem = Some(problem(Some(n), CHAIN_TREE, &k, kind));
+            return Ok(report);
+        }
+        let Some(e) = Entry::decode(&v) else {
+            report.problem = Some(problem(Some(n), CHAIN_TREE, &k, ProblemKind::Garbled));
+            return Ok(report);
+        };
+        let Some(t) = CHAINED_TREES.iter().position(|t| *t == e.tree) else {
+            report.problem = Some(problem(Some(n), &e.tree, &e.key, ProblemKind::Garbled));
+            return Ok(report);
+        };
+        let mac = key.link(&prev, n, e.op, &e.tree, &e.key, &e.digest);
+        // Not secret: a verifier compares stored data, so plain equality is fine.
+        if mac != e.mac {
+            report.problem = Some(problem(Some(n), &e.tree, &e.key, ProblemKind::BadLink));
+            return Ok(report);
+        }
+        if let Some((hn, hmac)) = head {
+            if n == hn {
+                head_mac_seen = hmac == mac;
+            }
+            if n > hn {
+                report.unconfirmed += 1;
+            }
+        }
+        let head_n = head.map(|h| h.0).unwrap_or(0);
+        let slot = (t as u8, e.key);
+        let confirmed = match last.get(&slot) {
+            _ if n <= head_n => None,
+            Some(l) if l.n <= head_n => Some((l.op, l.digest)),
+            Some(l) => l.confirmed,
+            None => None,
+        };
+        last.insert(
+            slot,
+            Last {
+                n,
+                op: e.op,
+                digest: e.digest,
+                confirmed,
+            },
+        );
+        prev = mac;
+        expected += 1;
+        report.entries += 1;
+    }
+    match head {
+        Some((hn, _)) if !head_mac_seen => {
+            report.problem = Some(problem(
+                Some(hn),
+                CHAIN_TREE,
+                &hn.to_be_bytes(),
+                ProblemKind::Head(format!(
+                    "the signed head names entry {hn} but the chain ends at {} or differs there \
+                     (entries removed from the end)",
+                    expected - 1
+                )),
+            ));
+            return Ok(report);
+        }
+        None if report.entries > 0 => {
+            report.problem = Some(problem(
+                None,
+                "meta",
+                HEAD_KEY,
+                ProblemKind::Head("the signed head is missing".into()),
+            ));
+            return Ok(report);
+        }
+        _ => {}
+    }
+    let head_n = head.map(|h| h.0).unwrap_or(0);
+    let mut found: Vec<Problem> = Vec::new();
+    for (t, tree_name) in CHAINED_TREES.iter().enumerate() {
+        let tree = db.open_tree(tree_name).map_err(io)?;
+        for item in tree.iter() {
+            let (k, v) = item.map_err(io)?;
+            if *tree_name == "meta" && k.as_ref() == HEAD_KEY {
+                continue;
+            }
+            report.records += 1;
+            let id = (t as u8, k.to_vec());
+            match last.remove(&id) {
+                None => found.push(problem(None, tree_name, &k, ProblemKind::Inserted)),
+                Some(l) => {
+                    if let Some(kind) = l.judge(Some(&v), head_n) {
+                        found.push(problem(Some(l.n), tree_name, &k, kind));
+                    }
+                }
+            }
+        }
+    }
+    for ((t, k), l) in last {
+        if let Some(kind) = l.judge(None, head_n) {
+            let tree = CHAINED_TREES.get(t as usize).copied().unwrap_or("?");
+            found.push(problem(Some(l.n), tree, &k, kind));
+        }
+    }
+    found.sort_by_key(|p| p.n.unwrap_or(u64::MAX));
+    report.problem = found.into_iter().next();
+    Ok(report)
+}

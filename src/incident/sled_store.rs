@@ -1,0 +1,1606 @@
+//! The sled-backed [`Store`]: alerts by sequence number, incidents by id, secondary indexes
+//! for newest-first lists, every record linked into the integrity chain (see [`super::chain`]).
+//!
+//! Writes are serialized by one lock and land in per-tree batches in a fixed order (chain,
+//! records, indexes, signed head), then one flush; notices go out only after the flush. A crash
+//! between those steps leaves chain entries past the signed head, which `open` reconciles.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use sled::{Batch, Tree};
+use tokio::sync::broadcast;
+
+use super::chain::{self, ChainKey, Entry, CHAIN_TREE, HEAD_KEY, OP_DEL, OP_PUT};
+use super::grouping::{self, Grouper};
+use super::{
+    Action, AlertRecord, Filter, Incident, Level, Notice, Page, Scope, Status, Store, StoreError,
+    StoreStats,
+};
+use crate::rules::Alert;
+
+/// Capacity of the notice channel; a subscriber that falls further behind gets `Lagged`.
+pub const NOTICE_CAPACITY: usize = 4096;
+
+/// How the store groups and caches.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Alerts about one tenant and entity this close in event time share an incident.
+    pub window: Duration,
+    /// sled's page cache, in bytes.
+    pub cache_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            window: grouping::DEFAULT_WINDOW,
+            cache_bytes: 128 << 20,
+        }
+    }
+}
+
+/// What one `apply_retention` removed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RetentionReport {
+    pub alerts_removed: u64,
+    pub incidents_removed: u64,
+    /// Every alert with a sequence number up to this one is gone.
+    pub through_seq: Option<u64>,
+}
+
+// Record trees (chained), in the order of `chain::CHAINED_TREES`.
+const ALERTS: usize = 0;
+const INCIDENTS: usize = 1;
+const META: usize = 2;
+// Index trees.
+const IX_TIME: usize = 0;
+const IX_TENANT: usize = 1;
+const IX_RULE: usize = 2;
+const IX_TAG: usize = 3;
+const IX_INC_TENANT: usize = 4;
+const IX_INC_STATUS: usize = 5;
+const INDEXES: [&str; 6] = [
+    "ix_alert_time",
+    "ix_alert_tenant",
+    "ix_alert_rule",
+    "ix_alert_tag",
+    "ix_incident_tenant",
+    "ix_incident_status",
+];
+
+const META_ALERT_SEQ: &[u8] = b"alert_seq";
+const META_INCIDENT_SEQ: &[u8] = b"incident_seq";
+const META_ALERT_COUNT: &[u8] = b"alert_count";
+const META_ALERT_BYTES: &[u8] = b"alert_bytes";
+const META_RETENTION: &[u8] = b"retention";
+
+struct Writer {
+    grouper: Grouper,
+    /// The next alert's sequence number.
+    alert_seq: u64,
+    chain_n: u64,
+    chain_mac: [u8; 32],
+    alert_count: u64,
+    alert_bytes: u64,
+    batches: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    alerts: u64,
+    incidents: u64,
+    open: BTreeMap<(String, Level), u64>,
+}
+
+impl Counters {
+    fn count(&mut self, tenant: &Option<String>, status: Status, sev: Level, delta: i64) {
+        if status == Status::Resolved {
+            return;
+        }
+        let k = (tenant.clone().unwrap_or_default(), sev);
+        let slot = self.open.entry(k.clone()).or_insert(0);
+        *slot = slot.saturating_add_signed(delta);
+        if *slot == 0 {
+            self.open.remove(&k);
+        }
+    }
+}
+
+/// The store on `DATA/store/`.
+pub struct SledStore {
+    db: sled::Db,
+    records: [Tree; 3],
+    chain: Tree,
+    ix: [Tree; 6],
+    key: ChainKey,
+    writer: Mutex<Writer>,
+    counters: Mutex<Counters>,
+    notices: broadcast::Sender<Notice>,
+    size: Mutex<(Option<Instant>, u64)>,
+    dir: PathBuf,
+}
+
+fn io(e: sled::Error) -> StoreError {
+    StoreError::Io(format!(
+        "{e}; check the disk, then run `vigil store verify --data DIR`"
+    ))
+}
+
+fn corrupt(what: &str, key: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(format!(
+        "corrupt {what} record {key}: {e}; run `vigil store verify --data DIR` to see what changed"
+    ))
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Event time as an order-preserving big-endian key part.
+fn ts_key(ms: i64) -> [u8; 8] {
+    ((ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn ts_of(b: &[u8]) -> i64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    (u64::from_be_bytes(a) ^ (1 << 63)) as i64
+}
+
+fn u64_of(b: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(b.try_into().ok()?))
+}
+
+fn prefixed(name: &str, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(name.len() + 1 + rest.len());
+    k.extend_from_slice(name.as_bytes());
+    k.push(0);
+    k.extend_from_slice(rest);
+    k
+}
+
+fn time_seq(ms: i64, seq: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&ts_key(ms));
+    k[8..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn status_str(s: Status) -> &'static str {
+    match s {
+        Status::Open => "open",
+        Status::Acknowledged => "acknowledged",
+        Status::Resolved => "resolved",
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The tenant a read may see, or `Err(())` when scope and filter exclude each other.
+fn tenant_of(scope: &Scope, filter: &Filter) -> Result<Option<String>, ()> {
+    match scope {
+        Scope::All => Ok(filter.tenant.clone()),
+        Scope::Tenant(t) => match &filter.tenant {
+            Some(f) if f != t => Err(()),
+            _ => Ok(Some(t.clone())),
+        },
+    }
+}
+
+fn alert_matches(r: &AlertRecord, tenant: &Option<String>, filter: &Filter) -> bool {
+    tenant.as_ref().is_none_or(|t| r.tenant.as_ref() == Some(t))
+        && filter.since_ms.is_none_or(|s| r.ts_ms >= s)
+        && filter.level.is_none_or(|l| r.level >= l)
+        && filter.rule.as_ref().is_none_or(|x| &r.rule_id == x)
+        && filter.tag.as_ref().is_none_or(|x| r.tags.contains(x))
+}
+
+fn incident_matches(i: &Incident, tenant: &Option<String>, filter: &Filter) -> bool {
+    tenant.as_ref().is_none_or(|t| i.tenant.as_ref() == Some(t))
+        && filter.since_ms.is_none_or(|s| i.last_ms >= s)
+        && filter.level.is_none_or(|l| i.severity >= l)
+        && filter.rule.as_ref().is_none_or(|x| i.rules.contains(x))
+        && filter.tag.as_ref().is_none_or(|x| i.tags.contains(x))
+        && filter.status.is_none_or(|s| i.status == s)
+}
+
+fn in_scope(scope: &Scope, tenant: &Option<String>) -> bool {
+    match scope {
+        Scope::All => true,
+        Scope::Tenant(t) => tenant.as_ref() == Some(t),
+    }
+}
+
+/// Writes gathered for one commit: chain entries first, then records, then indexes.
+struct Pending<'a> {
+    key: &'a ChainKey,
+    n: u64,
+    mac: [u8; 32],
+    chain: Batch,
+    records: [Batch; 3],
+    ix: [Batch; 6],
+    entries: u64,
+}
+
+impl<'a> Pending<'a> {
+    fn new(key: &'a ChainKey, w: &Writer) -> Pending<'a> {
+        Pending {
+            key,
+            n: w.chain_n,
+            mac: w.chain_mac,
+            chain: Batch::default(),
+            records: Default::default(),
+            ix: Default::default(),
+            entries: 0,
+        }
+    }
+
+    fn link(&mut self, op: u8, tree: usize, k: &[u8], v: &[u8]) {
+        self.n += 1;
+        let name = chain::CHAINED_TREES[tree];
+        let digest = if op == OP_PUT {
+            chain::value_digest(v)
+        } else {
+            [0u8; 32]
+        };
+        self.mac = self.key.link(&self.mac, self.n, op, name, k, &digest);
+        let e = Entry {
+            mac: self.mac,
+            op,
+            tree: name.to_string(),
+            key: k.to_vec(),
+            digest,
+        };
+        self.chain.insert(&self.n.to_be_bytes(), e.encode());
+        self.entries += 1;
+    }
+
+    fn put(&mut self, tree: usize, k: &[u8], v: Vec<u8>) {
+        self.link(OP_PUT, tree, k, &v);
+        self.records[tree].insert(k, v);
+    }
+
+    fn del(&mut self, tree: usize, k: &[u8]) {
+        self.link(OP_DEL, tree, k, &[]);
+        self.records[tree].remove(k);
+    }
+
+    fn meta_u64(&mut self, k: &[u8], v: u64) {
+        self.put(META, k, v.to_be_bytes().to_vec());
+    }
+}
+
+impl SledStore {
+    /// Opens (creating if needed) the store under `data_dir` with default options.
+    pub fn open(data_dir: &Path) -> Result<SledStore, StoreError> {
+        SledStore::open_with(data_dir, StoreOptions::default())
+    }
+
+    pub fn open_with(data_dir: &Path, opts: StoreOptions) -> Result<SledStore, StoreError> {
+        let open_err = |message: String| StoreError::Open {
+            path: data_dir.join("store").display().to_string(),
+            message,
+        };
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| open_err(format!("cannot create the data folder: {e}")))?;
+        let key = ChainKey::load(data_dir, true)?;
+        let dir = data_dir.join("store");
+        let db = chain::open_sled(
+            sled::Config::new()
+                .path(&dir)
+                .cache_capacity(opts.cache_bytes)
+                .mode(sled::Mode::HighThroughput),
+        )
+        .map_err(|e| {
+            open_err(format!(
+                "{e}; is another vigil using this data folder? stop it or use another `--data`"
+            ))
+        })?;
+        let tree = |n: &str| db.open_tree(n).map_err(io);
+        let records = [
+            tree(chain::CHAINED_TREES[0])?,
+            tree(chain::CHAINED_TREES[1])?,
+            tree(chain::CHAINED_TREES[2])?,
+        ];
+        let chain_tree = tree(CHAIN_TREE)?;
+        let ix = [
+            tree(INDEXES[0])?,
+            tree(INDEXES[1])?,
+            tree(INDEXES[2])?,
+            tree(INDEXES[3])?,
+            tree(INDEXES[4])?,
+            tree(INDEXES[5])?,
+        ];
+        let (notices, _) = broadcast::channel(NOTICE_CAPACITY);
+        let meta_u64 = |k: &[u8]| -> Result<u64, StoreError> {
+            Ok(records[META]
+                .get(k)
+                .map_err(io)?
+                .and_then(|v| u64_of(&v))
+                .unwrap_or(0))
+        };
+        let mut alert_seq = meta_u64(META_ALERT_SEQ)?.max(1);
+        if let Some((k, _)) = records[ALERTS].last().map_err(io)? {
+            alert_seq = alert_seq.max(u64_of(&k).unwrap_or(0) + 1);
+        }
+        let mut incident_seq = meta_u64(META_INCIDENT_SEQ)?.max(1);
+        let (chain_n, chain_mac) = match chain_tree.last().map_err(io)? {
+            None => (0, [0u8; 32]),
+            Some((k, v)) => {
+                let n = u64_of(&k).ok_or_else(|| corrupt("chain", "last", "bad key"))?;
+                let e =
+                    Entry::decode(&v).ok_or_else(|| corrupt("chain", &n.to_string(), "garbled"))?;
+                (n, e.mac)
+            }
+        };
+        let writer = Writer {
+            grouper: Grouper::new(opts.window, 1),
+            alert_seq,
+            chain_n,
+            chain_mac,
+            alert_count: meta_u64(META_ALERT_COUNT)?,
+            alert_bytes: meta_u64(META_ALERT_BYTES)?,
+            batches: 0,
+        };
+        let store = SledStore {
+            db,
+            records,
+            chain: chain_tree,
+            ix,
+            key,
+            writer: Mutex::new(writer),
+            counters: Mutex::new(Counters::default()),
+            notices,
+            size: Mutex::new((None, 0)),
+            dir,
+        };
+        store.reconcile_tail()?;
+        // Incidents: counters, the next id, and the grouping state.
+        let mut incidents = Vec::new();
+        let mut newest = i64::MIN;
+        {
+            let mut c = lock(&store.counters);
+            for item in store.records[INCIDENTS].iter() {
+                let (k, v) = item.map_err(io)?;
+                let inc: Incident = serde_json::from_slice(&v)
+                    .map_err(|e| corrupt("incident", &String::from_utf8_lossy(&k), e))?;
+                if let Some(n) = inc
+                    .id
+                    .strip_prefix("i-")
+                    .and_then(|h| u64::from_str_radix(h, 16).ok())
+                {
+                    incident_seq = incident_seq.max(n + 1);
+                }
+                c.incidents += 1;
+                c.count(&inc.tenant, inc.status, inc.severity, 1);
+                newest = newest.max(inc.last_ms);
+                incidents.push(inc);
+            }
+        }
+        {
+            let mut w = lock(&store.writer);
+            w.grouper = Grouper::new(opts.window, incident_seq);
+            for inc in incidents {
+                w.grouper.restore(inc, newest);
+            }
+            lock(&store.counters).alerts = w.alert_count;
+        }
+        Ok(store)
+    }
+
+    /// The folder sled keeps its files in.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Chain entries past the signed head belong to a batch a crash cut short. Each record it
+    /// touched is chained again in the state it was left in (written, not written, or still
+    /// the version before), and alerts that made it get their index entries back. A record
+    /// that fits neither the tail nor the version before it was tampered with: refuse to open.
+    fn reconcile_tail(&self) -> Result<(), StoreError> {
+        let head = self.records[META].get(HEAD_KEY).map_err(io)?;
+        let head_n = match head {
+            Some(b) => match chain::decode_head(&self.key, &b) {
+                Some((n, _)) => n,
+                None => {
+                    return Err(StoreError::Open {
+                        path: self.dir.display().to_string(),
+                        message: "the signed chain head does not check (tampering, or another \
+                                  store.key); run `vigil store verify --data DIR`"
+                            .into(),
+                    })
+                }
+            },
+            None => 0,
+        };
+        let mut w = lock(&self.writer);
+        if w.chain_n <= head_n {
+            return Ok(());
+        }
+        // The tail's last entry for each record.
+        let mut tail: HashMap<(usize, Vec<u8>), Entry> = HashMap::new();
+        for item in self.chain.range((head_n + 1).to_be_bytes()..) {
+            let (k, v) = item.map_err(io)?;
+            let n = u64_of(&k).unwrap_or(0);
+            let e = Entry::decode(&v).ok_or_else(|| corrupt("chain", &n.to_string(), "garbled"))?;
+            if let Some(t) = chain::CHAINED_TREES.iter().position(|x| *x == e.tree) {
+                tail.insert((t, e.key.clone()), e);
+            }
+        }
+        let fits = |op: u8, digest: &[u8; 32], live: &Option<sled::IVec>| match live {
+            Some(v) => op == OP_PUT && *digest == chain::value_digest(v),
+            None => op == OP_DEL,
+        };
+        let mut live = HashMap::new();
+        let mut unsure = std::collections::HashSet::new();
+        for ((t, k), e) in &tail {
+            let v = self.records[*t].get(k).map_err(io)?;
+            if !fits(e.op, &e.digest, &v) {
+                unsure.insert((*t, k.clone()));
+            }
+            live.insert((*t, k.clone()), v);
+        }
+        // For records the tail did not finish: the version chained before it.
+        let mut before: HashMap<(usize, Vec<u8>), Entry> = HashMap::new();
+        if !unsure.is_empty() {
+            for item in self.chain.range(..=head_n.to_be_bytes()).rev() {
+                let (_, v) = item.map_err(io)?;
+                let Some(e) = Entry::decode(&v) else { continue };
+                let Some(t) = chain::CHAINED_TREES.iter().position(|x| *x == e.tree) else {
+                    continue;
+                };
+                let slot = (t, e.key.clone());
+                if unsure.contains(&slot) && !before.contains_key(&slot) {
+                    before.insert(slot, e);
+                    if before.len() == unsure.len() {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut p = Pending::new(&self.key, &w);
+        let mut slots: Vec<_> = live.into_iter().collect();
+        slots.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((t, k), v) in slots {
+            let ok = match before.get(&(t, k.clone())) {
+                _ if !unsure.contains(&(t, k.clone())) => true,
+                Some(e) => fits(e.op, &e.digest, &v),
+                None => v.is_none(),
+            };
+            if !ok {
+                return Err(StoreError::Open {
+                    path: self.dir.display().to_string(),
+                    message: format!(
+                        "record {} in {} does not match the integrity chain; run \
+                         `vigil store verify --data DIR`",
+                        chain::show_key(chain::CHAINED_TREES[t], &k),
+                        chain::CHAINED_TREES[t]
+                    ),
+                });
+            }
+            match v {
+                None => p.link(OP_DEL, t, &k, &[]),
+                Some(v) => {
+                    p.link(OP_PUT, t, &k, &v);
+                    if t == ALERTS {
+                        if let Ok(r) = serde_json::from_slice::<AlertRecord>(&v) {
+                            index_alert(&mut p.ix, &r, true);
+                        }
+                    } else if t == INCIDENTS {
+                        if let Ok(i) = serde_json::from_slice::<Incident>(&v) {
+                            index_incident(&mut p.ix, &i, Some(i.status));
+                        }
+                    }
+                }
+            }
+        }
+        self.commit(&mut w, p)
+    }
+
+    fn commit(&self, w: &mut Writer, p: Pending) -> Result<(), StoreError> {
+        self.chain.apply_batch(p.chain).map_err(io)?;
+        for (t, b) in self.records.iter().zip(p.records) {
+            t.apply_batch(b).map_err(io)?;
+        }
+        for (t, b) in self.ix.iter().zip(p.ix) {
+            t.apply_batch(b).map_err(io)?;
+        }
+        self.records[META]
+            .insert(HEAD_KEY, chain::encode_head(&self.key, p.n, &p.mac))
+            .map_err(io)?;
+        self.db.flush().map_err(io)?;
+        w.chain_n = p.n;
+        w.chain_mac = p.mac;
+        Ok(())
+    }
+
+    fn publish(&self, n: Notice) {
+        // No subscriber is fine: nobody is listening yet.
+        let _ = self.notices.send(n);
+    }
+
+    fn get_alert(&self, seq: u64) -> Result<Option<AlertRecord>, StoreError> {
+        match self.records[ALERTS].get(seq.to_be_bytes()).map_err(io)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| corrupt("alert", &format!("a-{seq:016x}"), e)),
+        }
+    }
+
+    fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
+        match self.records[INCIDENTS].get(id.as_bytes()).map_err(io)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| corrupt("incident", id, e)),
+        }
+    }
+
+    /// Removes the oldest alerts (older than `max_age` before the newest event time, or until
+    /// alert records take at most `max_bytes`), then resolved incidents older than every
+    /// remaining alert. Removals are chained as deletions and a checkpoint records how far
+    /// retention went, so `verify` still passes.
+    pub fn apply_retention(
+        &self,
+        max_age: Option<Duration>,
+        max_bytes: Option<u64>,
+    ) -> Result<RetentionReport, StoreError> {
+        let mut w = lock(&self.writer);
+        let mut report = RetentionReport::default();
+        let cutoff = match max_age {
+            Some(age) if w.grouper.now_ms() != i64::MIN => w
+                .grouper
+                .now_ms()
+                .saturating_sub(age.as_millis().min(i64::MAX as u128) as i64),
+            _ => i64::MIN,
+        };
+        let mut oldest_left = i64::MAX;
+        loop {
+            let mut p = Pending::new(&self.key, &w);
+            let mut removed = 0u64;
+            let mut done = true;
+            let mut bytes = w.alert_bytes;
+            for item in self.records[ALERTS].iter() {
+                let (k, v) = item.map_err(io)?;
+                let seq = u64_of(&k).unwrap_or(0);
+                let r: AlertRecord = serde_json::from_slice(&v)
+                    .map_err(|e| corrupt("alert", &format!("a-{seq:016x}"), e))?;
+                let over = max_bytes.is_some_and(|m| bytes > m);
+                if r.ts_ms >= cutoff && !over {
+                    oldest_left = r.ts_ms;
+                    break;
+                }
+                if removed == 10_000 {
+                    done = false;
+                    break;
+                }
+                p.del(ALERTS, &k);
+                index_alert(&mut p.ix, &r, false);
+                bytes = bytes.saturating_sub(v.len() as u64);
+                removed += 1;
+                report.through_seq = Some(seq);
+            }
+            if removed == 0 {
+                break;
+            }
+            w.alert_bytes = bytes;
+            w.alert_count = w.alert_count.saturating_sub(removed);
+            p.meta_u64(META_ALERT_COUNT, w.alert_count);
+            p.meta_u64(META_ALERT_BYTES, w.alert_bytes);
+            self.commit(&mut w, p)?;
+            report.alerts_removed += removed;
+            lock(&self.counters).alerts = w.alert_count;
+            if done {
+                break;
+            }
+        }
+        // Resolved incidents whose alerts are all gone.
+        let mut p = Pending::new(&self.key, &w);
+        let mut gone = Vec::new();
+        for item in self.records[INCIDENTS].iter() {
+            let (k, v) = item.map_err(io)?;
+            let inc: Incident = serde_json::from_slice(&v)
+                .map_err(|e| corrupt("incident", &String::from_utf8_lossy(&k), e))?;
+            let aged = max_age.is_none() || inc.last_ms < cutoff;
+            if inc.status == Status::Resolved && inc.last_ms < oldest_left && aged {
+                p.del(INCIDENTS, &k);
+                index_incident(&mut p.ix, &inc, None);
+                gone.push(inc.id);
+            }
+        }
+        report.incidents_removed = gone.len() as u64;
+        if report.alerts_removed > 0 || !gone.is_empty() {
+            let checkpoint = serde_json::json!({
+                "through_seq": report.through_seq,
+                "alerts_removed": report.alerts_removed,
+                "incidents_removed": report.incidents_removed,
+                "at_ms": grouping::wall_ms(),
+            });
+            p.put(META, META_RETENTION, checkpoint.to_string().into_bytes());
+            self.commit(&mut w, p)?;
+            for id in &gone {
+                w.grouper.forget(id);
+            }
+            let mut c = lock(&self.counters);
+            c.incidents = c.incidents.saturating_sub(gone.len() as u64);
+        }
+        Ok(report)
+    }
+}
+
+/// Adds (or removes) an alert's index entries.
+fn index_alert(ix: &mut [Batch; 6], r: &AlertRecord, add: bool) {
+    let ts = time_seq(r.ts_ms, r.seq);
+    let mut keys: Vec<(usize, Vec<u8>)> = vec![
+        (IX_TIME, ts.to_vec()),
+        (IX_TENANT, prefixed(r.tenant.as_deref().unwrap_or(""), &ts)),
+        (IX_RULE, prefixed(&r.rule_id, &ts)),
+    ];
+    for t in &r.tags {
+        keys.push((IX_TAG, prefixed(t, &ts)));
+    }
+    for (i, k) in keys {
+        if add {
+            ix[i].insert(k, &[] as &[u8]);
+        } else {
+            ix[i].remove(k);
+        }
+    }
+}
+
+/// Points an incident's index entries at status `to` (moving them from `inc.status`), or with
+/// `None` removes them.
+fn index_incident(ix: &mut [Batch; 6], inc: &Incident, new_status: Option<Status>) {
+    let tenant = prefixed(inc.tenant.as_deref().unwrap_or(""), inc.id.as_bytes());
+    let status = prefixed(status_str(inc.status), inc.id.as_bytes());
+    match new_status {
+        // Removal.
+        None => {
+            ix[IX_INC_TENANT].remove(tenant);
+            ix[IX_INC_STATUS].remove(status);
+        }
+        Some(s) => {
+            ix[IX_INC_TENANT].insert(tenant, &[] as &[u8]);
+            if s != inc.status {
+                ix[IX_INC_STATUS].remove(status);
+            }
+            ix[IX_INC_STATUS].insert(prefixed(status_str(s), inc.id.as_bytes()), &[] as &[u8]);
+        }
+    }
+}
+
+/// A cursor names the last item of a page; the next page starts after it.
+fn encode_cursor(kind: char, pos: &[u8]) -> String {
+    format!("{kind}{}", hex(pos))
+}
+
+fn decode_cursor(kind: char, c: &str) -> Result<Vec<u8>, StoreError> {
+    c.strip_prefix(kind)
+        .and_then(unhex)
+        .ok_or(StoreError::BadCursor)
+}
+
+impl Store for SledStore {
+    fn append_alerts(&self, alerts: &mut [Alert]) -> Result<Vec<AlertRecord>, StoreError> {
+        if alerts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut w = lock(&self.writer);
+        let at = grouping::wall_ms();
+        // First-seen state of each touched incident, in order of first touch.
+        let mut touched: Vec<(String, Option<(Status, Level)>)> = Vec::new();
+        let mut seen: HashMap<String, ()> = HashMap::new();
+        for a in alerts.iter_mut() {
+            let (id, before) = w.grouper.assign(a, at);
+            if seen.insert(id.clone(), ()).is_none() {
+                touched.push((id.clone(), before));
+            }
+            a.incident_id = Some(id);
+        }
+        let mut p = Pending::new(&self.key, &w);
+        let mut out = Vec::with_capacity(alerts.len());
+        let mut bytes = 0u64;
+        for a in alerts.iter() {
+            let seq = w.alert_seq;
+            w.alert_seq += 1;
+            let id = format!("a-{seq:016x}");
+            let mut json = serde_json::to_value(a)
+                .map_err(|e| StoreError::Io(format!("cannot encode alert: {e}")))?;
+            if let Some(m) = json.as_object_mut() {
+                m.insert("id".into(), serde_json::Value::String(id.clone()));
+            }
+            let rec = AlertRecord {
+                seq,
+                id,
+                ts_ms: grouping::alert_ms(a),
+                tenant: a.tenant.clone(),
+                rule_id: a.rule.id.clone(),
+                level: grouping::alert_level(a),
+                tags: a.rule.tags.clone(),
+                incident_id: a.incident_id.clone().unwrap_or_default(),
+                json,
+            };
+            let v = serde_json::to_vec(&rec)
+                .map_err(|e| StoreError::Io(format!("cannot encode alert: {e}")))?;
+            bytes += v.len() as u64;
+            p.put(ALERTS, &seq.to_be_bytes(), v);
+            index_alert(&mut p.ix, &rec, true);
+            out.push(rec);
+        }
+        let mut incs = Vec::with_capacity(touched.len());
+        let mut new_incidents = 0u64;
+        let mut deltas = Vec::new();
+        for (id, before) in &touched {
+            let Some(inc) = w.grouper.get(id).cloned() else {
+                continue;
+            };
+            let v = serde_json::to_vec(&inc)
+                .map_err(|e| StoreError::Io(format!("cannot encode incident: {e}")))?;
+            p.put(INCIDENTS, inc.id.as_bytes(), v);
+            match before {
+                None => {
+                    new_incidents += 1;
+                    index_incident(&mut p.ix, &inc, Some(inc.status));
+                }
+                Some((s, sev)) => {
+                    if *s != inc.status {
+                        let mut old = inc.clone();
+                        old.status = *s;
+                        index_incident(&mut p.ix, &old, Some(inc.status));
+                    }
+                    deltas.push((inc.tenant.clone(), *s, *sev, -1));
+                }
+            }
+            deltas.push((inc.tenant.clone(), inc.status, inc.severity, 1));
+            incs.push(inc);
+        }
+        w.alert_count += alerts.len() as u64;
+        w.alert_bytes += bytes;
+        p.meta_u64(META_ALERT_SEQ, w.alert_seq);
+        p.meta_u64(META_INCIDENT_SEQ, w.grouper.next_seq());
+        p.meta_u64(META_ALERT_COUNT, w.alert_count);
+        p.meta_u64(META_ALERT_BYTES, w.alert_bytes);
+        self.commit(&mut w, p)?;
+        w.batches += 1;
+        if w.batches % 16 == 0 {
+            w.grouper.evict();
+        }
+        {
+            let mut c = lock(&self.counters);
+            c.alerts = w.alert_count;
+            c.incidents += new_incidents;
+            for (t, s, sev, d) in deltas {
+                c.count(&t, s, sev, d);
+            }
+        }
+        drop(w);
+        for r in &out {
+            self.publish(Notice::Alert(Arc::new(r.clone())));
+        }
+        for inc in incs {
+            self.publish(Notice::Incident(Arc::new(inc)));
+        }
+        Ok(out)
+    }
+
+    fn alerts(
+        &self,
+        scope: &Scope,
+        filter: &Filter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<AlertRecord>, StoreError> {
+        let empty = Page {
+            items: Vec::new(),
+            next: None,
+        };
+        let after = cursor.map(|c| decode_cursor('a', c)).transpose()?;
+        if after.as_ref().is_some_and(|c| c.len() != 16) {
+            return Err(StoreError::BadCursor);
+        }
+        let Ok(tenant) = tenant_of(scope, filter) else {
+            return Ok(empty);
+        };
+        if limit == 0 {
+            return Ok(empty);
+        }
+        let (ix, prefix) = if let Some(r) = &filter.rule {
+            (IX_RULE, prefixed(r, &[]))
+        } else if let Some(t) = &filter.tag {
+            (IX_TAG, prefixed(t, &[]))
+        } else if let Some(t) = &tenant {
+            (IX_TENANT, prefixed(t, &[]))
+        } else {
+            (IX_TIME, Vec::new())
+        };
+        let mut upper = prefix.clone();
+        match &after {
+            Some(c) => upper.extend_from_slice(c),
+            None => upper.extend_from_slice(&[0xff; 17]),
+        }
+        let mut items = Vec::new();
+        let mut next = None;
+        for item in self.ix[ix].range(prefix.clone()..upper).rev() {
+            let (k, _) = item.map_err(io)?;
+            let Some(pos) = k.get(prefix.len()..).filter(|p| p.len() == 16) else {
+                continue;
+            };
+            if filter.since_ms.is_some_and(|s| ts_of(pos) < s) {
+                break;
+            }
+            let seq = u64_of(&pos[8..]).unwrap_or(0);
+            let Some(r) = self.get_alert(seq)? else {
+                continue;
+            };
+            if !alert_matches(&r, &tenant, filter) {
+                continue;
+            }
+            items.push(r);
+            if items.len() == limit {
+                next = Some(encode_cursor('a', pos));
+                break;
+            }
+        }
+        Ok(Page { items, next })
+    }
+
+    fn alerts_after(
+        &self,
+        scope: &Scope,
+        filter: &Filter,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let Ok(tenant) = tenant_of(scope, filter) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let start = after.saturating_add(1);
+        for item in self.records[ALERTS].range(start.to_be_bytes()..) {
+            let (k, v) = item.map_err(io)?;
+            let r: AlertRecord = serde_json::from_slice(&v)
+                .map_err(|e| corrupt("alert", &chain::show_key("alerts", &k), e))?;
+            if alert_matches(&r, &tenant, filter) {
+                out.push(r);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn incidents(
+        &self,
+        scope: &Scope,
+        filter: &Filter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page<Incident>, StoreError> {
+        let empty = Page {
+            items: Vec::new(),
+            next: None,
+        };
+        let after = cursor.map(|c| decode_cursor('i', c)).transpose()?;
+        let Ok(tenant) = tenant_of(scope, filter) else {
+            return Ok(empty);
+        };
+        if limit == 0 {
+            return Ok(empty);
+        }
+        let (tree, prefix) = if let Some(s) = filter.status {
+            (&self.ix[IX_INC_STATUS], prefixed(status_str(s), &[]))
+        } else if let Some(t) = &tenant {
+            (&self.ix[IX_INC_TENANT], prefixed(t, &[]))
+        } else {
+            (&self.records[INCIDENTS], Vec::new())
+        };
+        let mut upper = prefix.clone();
+        match &after {
+            Some(c) => upper.extend_from_slice(c),
+            None => upper.extend_from_slice(&[0xff; 20]),
+        }
+        let mut items = Vec::new();
+        let mut next = None;
+        for item in tree.range(prefix.clone()..upper).rev() {
+            let (k, _) = item.map_err(io)?;
+            let Some(id) = k
+                .get(prefix.len()..)
+                .and_then(|b| std::str::from_utf8(b).ok())
+            else {
+                continue;
+            };
+            let Some(inc) = self.get_incident(id)? else {
+                continue;
+            };
+            if !incident_matches(&inc, &tenant, filter) {
+                continue;
+            }
+            let pos = inc.id.clone();
+            items.push(inc);
+            if items.len() == limit {
+                next = Some(encode_cursor('i', pos.as_bytes()));
+                break;
+            }
+        }
+        Ok(Page { items, next })
+    }
+
+    fn incident(&self, scope: &Scope, id: &str) -> Result<Option<Incident>, StoreError> {
+        Ok(self
+            .get_incident(id)?
+            .filter(|i| in_scope(scope, &i.tenant)))
+    }
+
+    fn update_incident(
+        &self,
+        scope: &Scope,
+        id: &str,
+        action: Action,
+        actor: &str,
+    ) -> Result<Option<Incident>, StoreError> {
+        let mut w = lock(&self.writer);
+        let Some(mut inc) = self
+            .get_incident(id)?
+            .filter(|i| in_scope(scope, &i.tenant))
+        else {
+            return Ok(None);
+        };
+        let before = inc.clone();
+        let changed = grouping::apply(&mut inc, &action, actor, grouping::wall_ms())
+            .map_err(|why| StoreError::Conflict(id.to_string(), why))?;
+        if !changed {
+            return Ok(Some(inc));
+        }
+        let mut p = Pending::new(&self.key, &w);
+        let v = serde_json::to_vec(&inc)
+            .map_err(|e| StoreError::Io(format!("cannot encode incident: {e}")))?;
+        p.put(INCIDENTS, inc.id.as_bytes(), v);
+        if before.status != inc.status {
+            index_incident(&mut p.ix, &before, Some(inc.status));
+        }
+        self.commit(&mut w, p)?;
+        w.grouper.replace(&inc);
+        drop(w);
+        {
+            let mut c = lock(&self.counters);
+            c.count(&before.tenant, before.status, before.severity, -1);
+            c.count(&inc.tenant, inc.status, inc.severity, 1);
+        }
+        self.publish(Notice::Incident(Arc::new(inc.clone())));
+        Ok(Some(inc))
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    fn stats(&self) -> StoreStats {
+        let (alerts, incidents, open) = {
+            let c = lock(&self.counters);
+            let open = c
+                .open
+                .iter()
+                .map(|((t, l), n)| (t.clone(), *l, *n))
+                .collect();
+            (c.alerts, c.incidents, open)
+        };
+        // sled walks its files for the size; at most once every few seconds.
+        let size_bytes = {
+            let mut s = lock(&self.size);
+            if s.0.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                *s = (Some(Instant::now()), self.db.size_on_disk().unwrap_or(s.1));
+            }
+            s.1
+        };
+        StoreStats {
+            alerts,
+            incidents,
+            open,
+            size_bytes,
+        }
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{f, Event, Kind, LogSource, Timestamp};
+    use crate::rules::{RuleInfo, RuleKind, RuleLogSource};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new() -> TempDir {
+            static N: AtomicU32 = AtomicU32::new(0);
+            let p = std::env::temp_dir().join(format!(
+                "vigil-store-unit-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&p);
+            TempDir(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn rule(id: &str, level: &str, tag: &str) -> Arc<RuleInfo> {
+        Arc::new(RuleInfo {
+            id: id.into(),
+            name: None,
+            title: format!("Rule {id}"),
+            level: level.into(),
+            status: None,
+            tags: vec![tag.into()],
+            file: "r.yml".into(),
+            line: 1,
+            logsource: RuleLogSource::default(),
+            kind: RuleKind::Detection,
+        })
+    }
+
+    /// An alert at `sec` seconds of event time.
+    fn alert(tenant: &str, src: &str, rule_id: &str, level: &str, sec: i64) -> Alert {
+        let mut ev = Event::new(
+            Timestamp(sec * 1_000_000_000),
+            Kind::Flow,
+            LogSource::category("flow"),
+        );
+        ev.fields.set(f::SRC_IP, src.to_string());
+        Alert {
+            ts: ev.ts,
+            rule: rule(rule_id, level, "attack.t1611"),
+            tenant: Some(tenant.into()),
+            src_ip: Some(src.into()),
+            dst_ip: None,
+            summary: format!("{rule_id}: {src}"),
+            event: Some(ev),
+            incident_id: None,
+            correlation: None,
+            count: 1,
+        }
+    }
+
+    fn acme() -> Scope {
+        Scope::Tenant("acme".into())
+    }
+
+    #[test]
+    fn append_groups_and_fills_incident_ids() {
+        let d = TempDir::new();
+        let s = SledStore::open(&d.0).expect("open");
+        let mut rx = s.subscribe();
+        let mut batch = vec![
+            alert("acme", "10.1.0.1", "r1", "low", 0),
+            alert("acme", "10.1.0.1", "r2", "high", 60),
+            alert("acme", "10.1.0.2", "r1", "low", 60),
+        ];
+        let recs = s.append_alerts(&mut batch).expect("append");
+        assert_eq!(recs.len(), 3);
+        assert_eq!(batch[0].incident_id, batch[1].incident_id);
+        assert_ne!(batch[0].incident_id, batch[2].incident_id);
+        assert_eq!(recs[0].id, "a-0000000000000001");
+        assert_eq!(recs[0].json["id"], "a-0000000000000001");
+        assert_eq!(recs[0].json["incident_id"], "i-0000000000000001");
+        let inc = s
+            .incident(&Scope::All, "i-0000000000000001")
+            .expect("read")
+            .expect("exists");
+        assert_eq!(inc.severity, Level::High);
+        assert_eq!(inc.alert_count, 2);
+        assert_eq!(inc.entity, "10.1.0.1");
+        // Notices: three alerts, then two incidents, all after the flush.
+        let mut kinds = Vec::new();
+        while let Ok(n) = rx.try_recv() {
+            kinds.push(matches!(n, Notice::Alert(_)));
+        }
+        assert_eq!(kinds, vec![true, true, true, false, false]);
+        let st = s.stats();
+        assert_eq!((st.alerts, st.incidents), (3, 2));
+        assert_eq!(
+            st.open,
+            vec![
+                ("acme".to_string(), Level::Low, 1),
+                ("acme".to_string(), Level::High, 1)
+            ]
+        );
+        assert!(st.size_bytes > 0);
+    }
+
+    #[test]
+    fn scope_is_enforced_inside_the_store() {
+        let d = TempDir::new();
+        let s = SledStore::open(&d.0).expect("open");
+        let mut batch = vec![
+            alert("acme", "10.1.0.1", "r1", "low", 0),
+            alert("globex", "10.2.0.1", "r1", "low", 0),
+        ];
+        s.append_alerts(&mut batch).expect("append");
+        let globex_inc = batch[1].incident_id.clone().expect("id");
+        let page = s
+            .alerts(&acme(), &Filter::default(), 100, None)
+            .expect("list");
+        assert_eq!(page.items.len(), 1);
+        assert!(page
+            .items
+            .iter()
+            .all(|r| r.tenant.as_deref() == Some("acme")));
+        // Asking for another tenant's data through the filter gives nothing.
+        let f = Filter {
+            tenant: Some("globex".into()),
+            ..Filter::default()
+        };
+        assert!(s
+            .alerts(&acme(), &f, 100, None)
+            .expect("list")
+            .items
+            .is_empty());
+        assert!(s
+            .incidents(&acme(), &f, 100, None)
+            .expect("list")
+            .items
+            .is_empty());
+        assert!(s
+            .alerts_after(&acme(), &f, 0, 100)
+            .expect("after")
+            .is_empty());
+        let after = s
+            .alerts_after(&acme(), &Filter::default(), 0, 100)
+            .expect("after");
+        assert_eq!(after.len(), 1);
+        assert_eq!(s.incident(&acme(), &globex_inc).expect("read"), None);
+        assert_eq!(
+            s.update_incident(&acme(), &globex_inc, Action::Acknowledge, "eve")
+                .expect("update"),
+            None
+        );
+        let incs = s
+            .incidents(&acme(), &Filter::default(), 100, None)
+            .expect("list");
+        assert_eq!(incs.items.len(), 1);
+        assert_eq!(
+            s.incidents(&Scope::All, &Filter::default(), 100, None)
+                .expect("list")
+                .items
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn pages_newest_first_with_cursor_and_filters() {
+        let d = TempDir::new();
+        let s = SledStore::open(&d.0).expect("open");
+        let mut batch: Vec<Alert> = (0..250)
+            .map(|i| {
+                let level = if i % 10 == 0 { "critical" } else { "low" };
+                alert(
+                    if i % 2 == 0 { "acme" } else { "globex" },
+                    "10.1.0.1",
+                    &format!("r{}", i % 3),
+                    level,
+                    i,
+                )
+            })
+            .collect();
+        s.append_alerts(&mut batch).expect("append");
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = s
+                .alerts(&Scope::All, &Filter::default(), 100, cursor.as_deref())
+                .expect("page");
+            seen.extend(page.items.iter().map(|r| r.ts_ms));
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 250);
+        assert!(
+            seen.windows(2).all(|w| w[0] > w[1]),
+            "newest first, no repeats"
+        );
+        let acme_page = s
+            .alerts(&acme(), &Filter::default(), 10, None)
+            .expect("page");
+        assert_eq!(acme_page.items[0].ts_ms, 248_000);
+        let crit = Filter {
+            level: Some(Level::Critical),
+            ..Filter::default()
+        };
+        assert_eq!(
+            s.alerts(&Scope::All, &crit, 1000, None)
+                .expect("page")
+                .items
+                .len(),
+            25
+        );
+        let r1 = Filter {
+            rule: Some("r1".into()),
+            since_ms: Some(200_000),
+            ..Filter::default()
+        };
+        let got = s.alerts(&Scope::All, &r1, 1000, None).expect("page").items;
+        assert!(!got.is_empty() && got.iter().all(|r| r.rule_id == "r1" && r.ts_ms >= 200_000));
+        let tag = Filter {
+            tag: Some("attack.t1611".into()),
+            ..Filter::default()
+        };
+        assert_eq!(
+            s.alerts(&acme(), &tag, 1000, None)
+                .expect("page")
+                .items
+                .len(),
+            125
+        );
+        assert!(matches!(
+            s.alerts(&Scope::All, &Filter::default(), 10, Some("zz")),
+            Err(StoreError::BadCursor)
+        ));
+        assert!(matches!(
+            s.incidents(&Scope::All, &Filter::default(), 10, Some("a00")),
+            Err(StoreError::BadCursor)
+        ));
+        let after = s
+            .alerts_after(&Scope::All, &Filter::default(), 240, 100)
+            .expect("after");
+        assert_eq!(
+            after.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            (241..=250).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn incident_lifecycle_is_durable_and_counted() {
+        let d = TempDir::new();
+        let s = SledStore::open(&d.0).expect("open");
+        let mut rx = s.subscribe();
+        let mut batch: Vec<Alert> = (0..30)
+            .map(|i| alert("acme", &format!("10.1.0.{i}"), "r1", "medium", i))
+            .collect();
+        s.append_alerts(&mut batch).expect("append");
+        while rx.try_recv().is_ok() {}
+        let id = batch[0].incident_id.clone().expect("id");
+        let inc = s
+            .update_incident(&acme(), &id, Action::Acknowledge, "ana")
+            .expect("ack")
+            .expect("exists");
+        assert_eq!(inc.status, Status::Acknowledged);
+        assert!(matches!(rx.try_recv(), Ok(Notice::Incident(_))));
+        s.update_incident(&acme(), &id, Action::Assign("bob".into()), "ana")
+            .expect("assign");
+        s.update_incident(&acme(), &id, Action::Resolve, "bob")
+            .expect("resolve");
+        assert!(matches!(
+            s.update_incident(&acme(), &id, Action::Acknowledge, "bob"),
+            Err(StoreError::Conflict(..))
+        ));
+        let resolved = Filter {
+            status: Some(Status::Resolved),
+            ..Filter::default()
+        };
+        let page = s.incidents(&acme(), &resolved, 10, None).expect("list");
+        assert_eq!(
+            page.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            vec![id.as_str()]
+        );
+        let open = Filter {
+            status: Some(Status::Open),
+            ..Filter::default()
+        };
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let p = s
+                .incidents(&Scope::All, &open, 7, cursor.as_deref())
+                .expect("list");
+            all.extend(p.items.into_iter().map(|i| i.id));
+            match p.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(all.len(), 29);
+        assert!(all.windows(2).all(|w| w[0] > w[1]));
+        assert_eq!(
+            s.stats().open,
+            vec![("acme".to_string(), Level::Medium, 29)]
+        );
+        // A new alert for the resolved incident within the window reopens it.
+        let mut again = vec![alert("acme", "10.1.0.0", "r1", "medium", 100)];
+        s.append_alerts(&mut again).expect("append");
+        assert_eq!(again[0].incident_id.as_deref(), Some(id.as_str()));
+        let inc = s.incident(&acme(), &id).expect("read").expect("exists");
+        assert_eq!(inc.status, Status::Open);
+        assert_eq!(inc.assignee.as_deref(), Some("bob"));
+        let actions: Vec<&str> = inc.history.iter().map(|c| c.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            vec!["opened", "acknowledged", "assigned", "resolved", "reopened"]
+        );
+        assert_eq!(
+            s.stats().open,
+            vec![("acme".to_string(), Level::Medium, 30)]
+        );
+        assert!(s
+            .incidents(&acme(), &resolved, 10, None)
+            .expect("list")
+            .items
+            .is_empty());
+    }
+
+    #[test]
+    fn reopen_continues_sequence_and_grouping() {
+        let d = TempDir::new();
+        let first = {
+            let s = SledStore::open(&d.0).expect("open");
+            let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 0)];
+            s.append_alerts(&mut b).expect("append");
+            b[0].incident_id.clone().expect("id")
+        };
+        let s = SledStore::open(&d.0).expect("reopen");
+        let mut b = vec![
+            alert("acme", "10.1.0.1", "r1", "low", 60),
+            alert("acme", "10.1.0.9", "r1", "low", 60),
+        ];
+        let recs = s.append_alerts(&mut b).expect("append");
+        assert_eq!(recs[0].seq, 2);
+        assert_eq!(b[0].incident_id.as_deref(), Some(first.as_str()));
+        assert_eq!(b[1].incident_id.as_deref(), Some("i-0000000000000002"));
+        assert_eq!(s.stats().alerts, 3);
+        drop(s);
+        let r = chain::verify(&d.0).expect("verify");
+        assert_eq!(r.problem, None);
+    }
+
+    #[test]
+    fn retention_by_age_and_size_keeps_the_chain_verifiable() {
+        let d = TempDir::new();
+        let s = SledStore::open_with(
+            &d.0,
+            StoreOptions {
+                window: Duration::from_secs(60),
+                ..StoreOptions::default()
+            },
+        )
+        .expect("open");
+        // One alert a minute for 100 minutes, each its own incident (the window is a minute).
+        let mut b: Vec<Alert> = (0..100)
+            .map(|i| alert("acme", &format!("10.1.0.{i}"), "r1", "low", i * 60))
+            .collect();
+        s.append_alerts(&mut b).expect("append");
+        for a in &b[..10] {
+            let id = a.incident_id.as_deref().expect("id");
+            s.update_incident(&Scope::All, id, Action::Resolve, "ana")
+                .expect("resolve");
+        }
+        // Keep the last 90 minutes: alerts 0..=8 go (minute 9 is exactly at the cutoff).
+        let r = s
+            .apply_retention(Some(Duration::from_secs(90 * 60)), None)
+            .expect("retention");
+        assert_eq!(r.alerts_removed, 9);
+        assert_eq!(r.through_seq, Some(9));
+        assert_eq!(r.incidents_removed, 9);
+        assert_eq!(s.stats().alerts, 91);
+        assert_eq!(s.stats().incidents, 91);
+        let page = s
+            .alerts(&Scope::All, &Filter::default(), 1000, None)
+            .expect("list");
+        assert_eq!(page.items.len(), 91);
+        // By size: about half the bytes.
+        let per = page.items.len() as u64;
+        let bytes = lock(&s.writer).alert_bytes;
+        let r = s.apply_retention(None, Some(bytes / 2)).expect("retention");
+        assert!(
+            r.alerts_removed >= per / 2 - 1 && r.alerts_removed <= per / 2 + 1,
+            "{r:?}"
+        );
+        assert!(lock(&s.writer).alert_bytes <= bytes / 2);
+        drop(s);
+        let v = chain::verify(&d.0).expect("verify");
+        assert_eq!(v.problem, None);
+    }
+
+    fn raw(d: &Path) -> sled::Db {
+        chain::open_sled(sled::Config::new().path(d.join("store"))).expect("raw open")
+    }
+
+    #[test]
+    fn verify_detects_a_modified_value() {
+        let d = TempDir::new();
+        {
+            let s = SledStore::open(&d.0).expect("open");
+            let mut b: Vec<Alert> = (0..5)
+                .map(|i| alert("acme", "10.1.0.1", "r1", "low", i))
+                .collect();
+            s.append_alerts(&mut b).expect("append");
+        }
+        let v = chain::verify(&d.0).expect("verify");
+        assert_eq!(v.problem, None);
+        assert_eq!(v.records, 5 + 1 + 4);
+        {
+            let db = raw(&d.0);
+            let t = db.open_tree("alerts").expect("tree");
+            let old = t.get(3u64.to_be_bytes()).expect("get").expect("present");
+            let changed = String::from_utf8_lossy(&old).replace("acme", "acmf");
+            t.insert(3u64.to_be_bytes(), changed.as_bytes())
+                .expect("insert");
+            db.flush().expect("flush");
+        }
+        let p = chain::verify(&d.0)
+            .expect("verify")
+            .problem
+            .expect("problem");
+        assert_eq!(p.kind, chain::ProblemKind::Modified);
+        assert_eq!(
+            (p.tree.as_str(), p.key.as_str()),
+            ("alerts", "a-0000000000000003")
+        );
+        // And the store still opens and reads (it does not panic on its own data).
+        let s = SledStore::open(&d.0).expect("open");
+        assert_eq!(
+            s.alerts(&Scope::All, &Filter::default(), 10, None)
+                .expect("list")
+                .items
+                .len(),
+            5
+        );
+    }
+
+    #[test]
+    fn corrupt_records_are_errors_not_panics() {
+        let d = TempDir::new();
+        {
+            let s = SledStore::open(&d.0).expect("open");
+            let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 0)];
+            s.append_alerts(&mut b).expect("append");
+        }
+        {
+            let db = raw(&d.0);
+            db.open_tree("alerts")
+                .expect("tree")
+                .insert(1u64.to_be_bytes(), &b"\xff not json"[..])
+                .expect("insert");
+            db.flush().expect("flush");
+        }
+        let s = SledStore::open(&d.0).expect("open");
+        assert!(matches!(
+            s.alerts(&Scope::All, &Filter::default(), 10, None),
+            Err(StoreError::Io(_))
+        ));
+    }
+
+    #[test]
+    fn a_batch_cut_short_by_a_crash_is_tolerated_then_reconciled() {
+        let d = TempDir::new();
+        let head_after_first;
+        {
+            let s = SledStore::open(&d.0).expect("open");
+            let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 0)];
+            s.append_alerts(&mut b).expect("append");
+            head_after_first = s.records[META].get(HEAD_KEY).expect("get").expect("head");
+            let mut b = vec![
+                alert("acme", "10.1.0.1", "r1", "low", 1),
+                alert("acme", "10.1.0.1", "r1", "low", 2),
+            ];
+            s.append_alerts(&mut b).expect("append");
+        }
+        {
+            // As if the process died after the chain batch and one record of the second batch.
+            let db = raw(&d.0);
+            let meta = db.open_tree("meta").expect("tree");
+            meta.insert(HEAD_KEY, head_after_first).expect("head");
+            db.open_tree("alerts")
+                .expect("tree")
+                .remove(3u64.to_be_bytes())
+                .expect("remove");
+            db.flush().expect("flush");
+        }
+        let v = chain::verify(&d.0).expect("verify");
+        assert_eq!(v.problem, None);
+        assert!(v.unconfirmed > 0);
+        let s = SledStore::open(&d.0).expect("open");
+        let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 3)];
+        let recs = s.append_alerts(&mut b).expect("append");
+        assert_eq!(recs[0].seq, 4, "seq never goes back");
+        drop(s);
+        let v = chain::verify(&d.0).expect("verify");
+        assert_eq!((v.problem, v.unconfirmed), (None, 0));
+    }
+
+    #[test]
+    fn an_incident_version_a_crash_did_not_write_is_tolerated_but_tampering_is_not() {
+        for tampered in [false, true] {
+            let d = TempDir::new();
+            let (head, old) = {
+                let s = SledStore::open(&d.0).expect("open");
+                let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 0)];
+                s.append_alerts(&mut b).expect("append");
+                let head = s.records[META].get(HEAD_KEY).expect("get").expect("head");
+                let id = b[0].incident_id.clone().expect("id");
+                let old = s.records[INCIDENTS]
+                    .get(&id)
+                    .expect("get")
+                    .expect("incident");
+                let mut b = vec![alert("acme", "10.1.0.1", "r2", "high", 1)];
+                s.append_alerts(&mut b).expect("append");
+                (head, (id, old))
+            };
+            {
+                // As if the process died after the chain and alert batches of the second write.
+                let db = raw(&d.0);
+                db.open_tree("meta")
+                    .expect("tree")
+                    .insert(HEAD_KEY, head)
+                    .expect("head");
+                let value = if tampered {
+                    sled::IVec::from(&b"{}"[..])
+                } else {
+                    old.1
+                };
+                let t = db.open_tree("incidents").expect("tree");
+                t.insert(old.0.as_bytes(), value).expect("insert");
+                db.flush().expect("flush");
+            }
+            let v = chain::verify(&d.0).expect("verify");
+            if tampered {
+                let p = v.problem.expect("problem");
+                assert_eq!(p.kind, chain::ProblemKind::Modified);
+                assert!(SledStore::open(&d.0).is_err());
+                continue;
+            }
+            assert_eq!(v.problem, None);
+            let s = SledStore::open(&d.0).expect("open");
+            let inc = s
+                .incident(&Scope::All, &old.0)
+                .expect("read")
+                .expect("exists");
+            assert_eq!(inc.severity, Level::Low, "the version before the cut batch");
+            drop(s);
+            let v = chain::verify(&d.0).expect("verify");
+            assert_eq!((v.problem, v.unconfirmed), (None, 0));
+        }
+    }
+
+    #[test]
+    fn refuses_a_key_others_can_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = TempDir::new();
+        drop(SledStore::open(&d.0).expect("open"));
+        let key = d.0.join("store.key");
+        let mode = std::fs::metadata(&key).expect("key").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = SledStore::open(&d.0).err().expect("refused").to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+        assert!(chain::verify(&d.0).is_err());
+    }
+}
