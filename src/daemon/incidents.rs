@@ -15,12 +15,12 @@ use crate::rules::Alert;
 
 /// Stores each batch of alerts (durably: the store flushes before it returns) and fills in
 /// their `incident_id`, then hands them to the next sink (the JSON-lines file).
-pub struct Stored<S: Sink> {
+pub struct Stored {
     pub store: Arc<SledStore>,
-    pub next: S,
+    pub next: Box<dyn Sink>,
 }
 
-impl<S: Sink> Sink for Stored<S> {
+impl Sink for Stored {
     fn events(&mut self, events: &mut Vec<Event>) -> std::io::Result<()> {
         self.next.events(events)
     }
@@ -51,7 +51,7 @@ pub fn publish_metrics(store: &dyn Store) {
     for (tenant, level, n) in &stats.open {
         let t = metrics::tenant_label((!tenant.is_empty()).then_some(tenant.as_str()));
         metrics::INCIDENTS_OPEN
-            .with_label_values(&[t.as_ref(), level.as_str()])
+            .with_label_values(&[t, level.as_str()])
             .add(*n as i64);
     }
     match open_incidents(store, &Scope::All) {
@@ -64,7 +64,7 @@ pub fn publish_metrics(store: &dyn Store) {
             for t in &p.tenants {
                 let label = metrics::tenant_label((!t.tenant.is_empty()).then_some(&t.tenant));
                 metrics::TENANT_RISK_SCORE
-                    .with_label_values(&[label.as_ref()])
+                    .with_label_values(&[label])
                     .set(t.risk);
             }
         }

@@ -3,6 +3,7 @@
 //! flushing the outputs. Tokio runs the network edges; the pipeline's threads do the work.
 
 pub mod api_ingest;
+pub mod incidents;
 pub mod notify;
 pub mod readiness;
 pub mod tenants;
@@ -23,6 +24,8 @@ use crate::api::{ApiServer, ApiState};
 use crate::config::Config;
 use crate::enrich::{Tenants, TenantsError};
 use crate::event::Event;
+use crate::incident::sled_store::{SledStore, StoreOptions};
+use crate::incident::Store;
 use crate::metrics;
 use crate::output::jsonl::{JsonLines, Print, Reopen, RotatingFile};
 use crate::pipeline::{Pipeline, Rules, Sink};
@@ -73,6 +76,10 @@ pub enum DaemonError {
     Capture(#[from] CaptureError),
     #[error("files: {0}")]
     Files(#[from] FollowError),
+    #[error("{0}")]
+    Store(#[from] crate::incident::StoreError),
+    #[error(transparent)]
+    Outputs(#[from] crate::output::OutputError),
     #[error("shutdown took longer than {0:?}; events still queued may be lost")]
     ShutdownTimeout(std::time::Duration),
 }
@@ -163,7 +170,39 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
     let current = rules.clone();
     state.set_rules(Arc::new(move || current.current()));
 
+    // The store before the pipeline: alerts get their incident there before any output.
+    let store = {
+        let data = cfg.data.clone();
+        let opts = StoreOptions {
+            window: cfg.store.incident_window,
+            ..StoreOptions::default()
+        };
+        tokio::task::spawn_blocking(move || SledStore::open_with(&data, opts))
+            .await
+            .map_err(|e| DaemonError::Runtime(std::io::Error::other(e)))??
+    };
+    let store = Arc::new(store);
+    eprintln!("vigil: store: {}", store.path().display());
+    state.set_store(store.clone());
+    incidents::publish_metrics(store.as_ref());
+    let housekeeping = tokio::spawn(incidents::housekeeping(store.clone(), cfg.store.clone()));
+    let outputs = {
+        let (sub, seed) = (store.clone(), store.clone());
+        crate::output::spawn_outputs(
+            &cfg.output.outputs,
+            move || sub.subscribe(),
+            move || crate::output::open_incidents(seed.as_ref()),
+        )?
+    };
+    for name in outputs.names() {
+        eprintln!("vigil: output {name}");
+    }
+
     let (sink, reopen) = open_output(&cfg)?;
+    let sink: Box<dyn Sink> = Box::new(incidents::Stored {
+        store: store.clone(),
+        next: sink,
+    });
     let pipeline = Pipeline::start_with_rules(
         cfg.pipeline.clone(),
         live.enricher(),
@@ -288,6 +327,12 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
         Ok(Err(e)) => Err(DaemonError::Flush(std::io::Error::other(e))),
         Err(_) => Err(DaemonError::ShutdownTimeout(cfg.shutdown_timeout)),
     };
+    housekeeping.abort();
+    // The pipeline has drained into the store: what it published still goes out.
+    outputs.shutdown(cfg.shutdown_timeout).await;
+    if let Err(e) = store.flush() {
+        eprintln!("vigil: store: final flush: {e}");
+    }
     let _ = tokio::time::timeout(std::time::Duration::from_secs(6), api_task).await;
     if result.is_ok() {
         eprintln!("vigil: stopped");
