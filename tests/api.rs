@@ -317,3 +317,132 @@ fn tenant_isolation_on_every_endpoint_roles_and_bad_requests() {
         "the address is blocked"
     );
 }
+
+/// A real Alertmanager on a free loopback port, killed when dropped.
+struct Alertmanager {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_alertmanager(dir: &Path) -> Alertmanager {
+    let cfg = dir.join("alertmanager.yml");
+    std::fs::write(
+        &cfg,
+        "route:\n  receiver: \"null\"\n  group_wait: 1s\nreceivers:\n  - name: \"null\"\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Command::new("prometheus-alertmanager")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.path={}", dir.join("am-data").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run prometheus-alertmanager (apt-get install prometheus-alertmanager)");
+    let am = Alertmanager {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    wait_for("alertmanager ready", || {
+        Command::new("curl")
+            .args(["-sf", &format!("{}/-/ready", am.url)])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    am
+}
+
+/// Alertmanager's alerts for one incident.
+fn am_alerts(am: &Alertmanager, incident: &str) -> Vec<serde_json::Value> {
+    let out = Command::new("curl")
+        .args(["-sf", &format!("{}/api/v2/alerts", am.url)])
+        .output()
+        .expect("curl");
+    let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    all.into_iter()
+        .filter(|a| a["labels"]["incident_id"] == incident)
+        .collect()
+}
+
+#[test]
+fn incidents_reach_alertmanager_with_their_labels_and_resolve_there() {
+    let dir = tempdir("api-alertmanager");
+    let am = start_alertmanager(&dir);
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(dir.join("rules/marker.yml"), RULE).unwrap();
+    std::fs::write(dir.join("tenants.yaml"), TENANTS).unwrap();
+    let cfg = dir.join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[output.alertmanager]\nurl = \"{}\"\nresend_interval = \"2s\"\n",
+            am.url
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(
+        &dir.join("data"),
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--rules",
+            dir.join("rules").to_str().unwrap(),
+            "--tenants",
+            dir.join("tenants.yaml").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        d.stderr_text().contains("output alertmanager"),
+        "{}",
+        d.stderr_text()
+    );
+    let admin = token(&d.data, "admin", None);
+    let (st, _) = call(
+        &d,
+        Some(&admin),
+        "POST",
+        "/api/v1/ingest",
+        Some(&line("10.1.0.5", "192.0.2.1", 1)),
+    );
+    assert_eq!(st, 200);
+    wait_for("an incident", || {
+        !items(&d, &admin, "/api/v1/incidents").is_empty()
+    });
+    let inc = items(&d, &admin, "/api/v1/incidents")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    wait_for("the alert in alertmanager", || {
+        !am_alerts(&am, &inc).is_empty()
+    });
+    let a = &am_alerts(&am, &inc)[0];
+    assert_eq!(a["labels"]["alertname"], "API test marker", "{a}");
+    assert_eq!(a["labels"]["severity"], "high", "{a}");
+    assert_eq!(a["labels"]["tenant"], "acme", "{a}");
+    assert_eq!(a["labels"]["technique"], "T1046", "{a}");
+    assert_eq!(a["status"]["state"], "active", "{a}");
+
+    let (st, text) = call(
+        &d,
+        Some(&admin),
+        "POST",
+        &format!("/api/v1/incidents/{inc}/resolve"),
+        None,
+    );
+    assert_eq!(st, 200, "{text}");
+    wait_for("the alert resolved in alertmanager", || {
+        am_alerts(&am, &inc)
+            .iter()
+            .all(|a| a["status"]["state"] != "active")
+    });
+}
