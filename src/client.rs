@@ -4,6 +4,7 @@
 //! One connection per request: callers batch, so the handshake is not on any hot path.
 
 pub mod incidents;
+pub mod replay;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

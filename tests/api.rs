@@ -446,3 +446,97 @@ fn incidents_reach_alertmanager_with_their_labels_and_resolve_there() {
             .all(|a| a["status"]["state"] != "active")
     });
 }
+
+/// `vigil replay --server`: a capture and a log file replayed into the daemon raise there the
+/// alerts a local replay raises, stored with their incidents.
+#[test]
+fn replay_into_a_running_daemon() {
+    let dir = tempdir("api-remote-replay");
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(dir.join("rules/marker.yml"), RULE).unwrap();
+    let marker_rules = dir.join("rules").display().to_string();
+    let d = Daemon::start(&dir.join("data"), &["--rules", &marker_rules]);
+    let ingest = token(&d.data, "ingest", None);
+    let admin = token(&d.data, "admin", None);
+    let log = dir.join("app.jsonl");
+    std::fs::write(&log, line("10.1.0.5", "192.0.2.1", 1).repeat(3)).unwrap();
+    let out = vigil(&[
+        "replay",
+        "--server",
+        &format!("https://{}", d.api),
+        "--token",
+        &ingest,
+        "--cacert",
+        d.data.join("tls/ca.crt").to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("3 log lines") && stderr.contains("accepted 3"),
+        "{stderr}"
+    );
+    wait_for("3 alerts from the remote replay", || {
+        items(&d, &admin, "/api/v1/alerts").len() == 3
+    });
+
+    // A capture, with the bundled pack's FTP brute-force correlation, against a local replay.
+    let d2 = Daemon::start(&dir.join("data2"), &[]);
+    let ingest2 = token(&d2.data, "ingest", None);
+    let admin2 = token(&d2.data, "admin", None);
+    let pcap = corpus("pcap/zeek/ftp/bruteforce.pcap");
+    let out = vigil(&[
+        "replay",
+        "--server",
+        &format!("https://{}", d2.api),
+        "--token",
+        &ingest2,
+        "--cacert",
+        d2.data.join("tls/ca.crt").to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let local = vigil(&["replay", pcap.to_str().unwrap()]);
+    let want: Vec<(String, String)> = String::from_utf8_lossy(&local.stdout)
+        .lines()
+        .map(|l| {
+            let a = json(l);
+            (
+                a["rule"]["id"].as_str().unwrap().to_string(),
+                a["src_ip"].to_string(),
+            )
+        })
+        .collect();
+    assert!(!want.is_empty());
+    wait_for("the FTP brute force in the daemon", || {
+        let got: Vec<(String, String)> = items(&d2, &admin2, "/api/v1/alerts")
+            .iter()
+            .map(|a| {
+                (
+                    a["rule"]["id"].as_str().unwrap().to_string(),
+                    a["src_ip"].to_string(),
+                )
+            })
+            .collect();
+        want.iter().all(|w| got.contains(w))
+    });
+
+    // Wrong tokens and unreadable inputs are clear errors.
+    let out = vigil(&[
+        "replay",
+        "--server",
+        &format!("https://{}", d2.api),
+        "--token",
+        "vgl_nope",
+        "--cacert",
+        d2.data.join("tls/ca.crt").to_str().unwrap(),
+        pcap.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -211,9 +211,12 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
     );
     let (ingest, ingest_rx) = Ingest::new(cfg.ingest_queue, cfg.pipeline.batch);
     // POST /api/v1/ingest: lines from API clients, waiting for room rather than dropping.
-    let api_ingest = Arc::new(ApiIngest::new(ingest.sender("api")));
+    let api_ingest = Arc::new(ApiIngest::new(
+        ingest.sender("api"),
+        pipeline.packet_input("api", true),
+    ));
     let handle = api_ingest.clone();
-    state.set_ingest(Arc::new(move |body, tenant| handle.ingest(&body, tenant)));
+    state.set_ingest(Arc::new(move |body, tenant| handle.ingest(body, tenant)));
     let input = pipeline.packet_input("ingest", true);
     let forwarder = std::thread::Builder::new()
         .name("ingest".into())
