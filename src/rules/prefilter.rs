@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::{Automaton as _, StateID};
+use aho_corasick::{dfa, nfa::contiguous, AhoCorasick, AhoCorasickKind, Anchored, MatchKind};
 
 /// Literal sets up to this size get a DFA.
 const DFA_MAX_PATTERNS: usize = 5_000;
@@ -194,16 +195,7 @@ struct Automaton {
 
 impl Automaton {
     fn build(atoms: HashMap<String, Vec<u32>>) -> Option<Automaton> {
-        let mut pats = Vec::with_capacity(atoms.len());
-        let mut rules = Vec::with_capacity(atoms.len());
-        let mut sorted: Vec<_> = atoms.into_iter().collect();
-        sorted.sort();
-        for (lit, mut rs) in sorted {
-            rs.sort_unstable();
-            rs.dedup();
-            pats.push(lit);
-            rules.push(rs.into_boxed_slice());
-        }
+        let (pats, rules) = sorted_atoms(atoms);
         // A full DFA is the fastest to search; past a few thousand literals its memory grows
         // large, and the automaton chooses for itself.
         let kind = (pats.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA);
@@ -213,10 +205,7 @@ impl Automaton {
             .kind(kind)
             .build(&pats)
             .ok()?;
-        Some(Automaton {
-            ac,
-            rules: rules.into_boxed_slice(),
-        })
+        Some(Automaton { ac, rules })
     }
 
     fn mark(&self, hay: &str, cand: &mut [u64]) {
@@ -238,6 +227,103 @@ impl Automaton {
     }
 }
 
+/// The keyword literals of a set of rules, looked for in every string of an event.
+///
+/// Keyword rules match any field, so every event's strings are scanned; this walks the
+/// automaton over each string in place (no copy into one buffer) and collects every match in
+/// the one pass, where a plain search and then an overlapping one would scan twice.
+struct KeywordScan {
+    walker: Walker,
+    /// pattern id -> local rule indices
+    rules: Box<[Box<[u32]>]>,
+}
+
+/// The automaton of a [`KeywordScan`]: a DFA, the fastest to walk, or past
+/// [`DFA_MAX_PATTERNS`] literals a contiguous NFA, whose memory stays small. Both are built
+/// without a prefilter, so only match states are special.
+enum Walker {
+    Dfa(dfa::DFA, StateID),
+    Nfa(contiguous::NFA, StateID),
+}
+
+impl KeywordScan {
+    fn build(atoms: HashMap<String, Vec<u32>>) -> Option<KeywordScan> {
+        let (pats, rules) = sorted_atoms(atoms);
+        let walker = if pats.len() <= DFA_MAX_PATTERNS {
+            let dfa = dfa::Builder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(&pats)
+                .ok()?;
+            let start = dfa.start_state(Anchored::No).ok()?;
+            Walker::Dfa(dfa, start)
+        } else {
+            let nfa = contiguous::Builder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(&pats)
+                .ok()?;
+            let start = nfa.start_state(Anchored::No).ok()?;
+            Walker::Nfa(nfa, start)
+        };
+        Some(KeywordScan { walker, rules })
+    }
+
+    /// Sets the bit of every rule one of whose literals occurs in `hay`.
+    fn mark(&self, hay: &str, cand: &mut [u64]) {
+        match &self.walker {
+            Walker::Dfa(a, start) => walk(a, *start, hay.as_bytes(), &self.rules, cand),
+            Walker::Nfa(a, start) => walk(a, *start, hay.as_bytes(), &self.rules, cand),
+        }
+    }
+}
+
+/// An overlapping search as one loop: every match state reached reports all the patterns that
+/// end there (the automaton copies the matches of shorter suffixes into it).
+#[inline(always)]
+fn walk<A: aho_corasick::automaton::Automaton>(
+    aut: &A,
+    start: StateID,
+    hay: &[u8],
+    rules: &[Box<[u32]>],
+    cand: &mut [u64],
+) {
+    let mut sid = start;
+    for &b in hay {
+        sid = aut.next_state(Anchored::No, sid, b);
+        if aut.is_special(sid) {
+            if aut.is_dead(sid) {
+                return;
+            }
+            for i in 0..aut.match_len(sid) {
+                let pid = aut.match_pattern(sid, i);
+                for &r in rules.get(pid.as_usize()).into_iter().flatten() {
+                    if let Some(w) = cand.get_mut(r as usize / 64) {
+                        *w |= 1 << (r % 64);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The literals in a fixed order, and for each the rules (sorted, once each) that need it.
+fn sorted_atoms(atoms: HashMap<String, Vec<u32>>) -> (Vec<String>, Box<[Box<[u32]>]>) {
+    let mut pats = Vec::with_capacity(atoms.len());
+    let mut rules = Vec::with_capacity(atoms.len());
+    let mut sorted: Vec<_> = atoms.into_iter().collect();
+    sorted.sort();
+    for (lit, mut rs) in sorted {
+        rs.sort_unstable();
+        rs.dedup();
+        pats.push(lit);
+        rules.push(rs.into_boxed_slice());
+    }
+    (pats, rules.into_boxed_slice())
+}
+
 /// The prefilter of one set of rules (the rules that apply to one logsource).
 pub struct Prefilter {
     fields: Vec<(FieldPath, Automaton)>,
@@ -245,7 +331,7 @@ pub struct Prefilter {
     by_flat: Vec<u32>,
     /// Indices of `fields` entries with dotted paths, checked when the flat name is absent.
     nested: Vec<u32>,
-    keyword: Option<Automaton>,
+    keyword: Option<KeywordScan>,
     always: Vec<u64>,
     /// How many of the rules have no atoms (reported by `rules list`-like diagnostics).
     pub unfiltered: usize,
@@ -295,12 +381,12 @@ impl Prefilter {
             AtomTarget::Keyword => -1,
         });
         for (t, atoms) in targets {
-            let Some(auto) = Automaton::build(atoms) else {
-                continue;
-            };
             match t {
-                AtomTarget::Keyword => keyword = Some(auto),
+                AtomTarget::Keyword => keyword = KeywordScan::build(atoms),
                 AtomTarget::Field(flat) => {
+                    let Some(auto) = Automaton::build(atoms) else {
+                        continue;
+                    };
                     let Some(fp) = paths.get(&flat) else { continue };
                     let idx = fields.len() as u32;
                     if by_flat.len() <= flat as usize {
@@ -349,16 +435,11 @@ impl Prefilter {
                 false
             });
         }
-        if let Some(auto) = &self.keyword {
-            // One scan over all strings joined by NUL (which no literal contains) costs much
-            // less than one scan per string.
-            buf.clear();
+        if let Some(kw) = &self.keyword {
             any_string(&ev.fields, &mut |s| {
-                buf.push_str(s);
-                buf.push('\0');
+                kw.mark(s, cand);
                 false
             });
-            auto.mark(buf, cand);
         }
     }
 }
