@@ -461,8 +461,11 @@ fn walk<A: aho_corasick::automaton::Automaton>(
     }
 }
 
+/// Pattern id -> local indices of the rules that need the pattern.
+type RulesByPattern = Box<[Box<[u32]>]>;
+
 /// The literals in a fixed order, and for each the rules (sorted, once each) that need it.
-fn sorted_atoms(atoms: HashMap<String, Vec<u32>>) -> (Vec<String>, Box<[Box<[u32]>]>) {
+fn sorted_atoms(atoms: HashMap<String, Vec<u32>>) -> (Vec<String>, RulesByPattern) {
     let mut pats = Vec::with_capacity(atoms.len());
     let mut rules = Vec::with_capacity(atoms.len());
     let mut sorted: Vec<_> = atoms.into_iter().collect();
