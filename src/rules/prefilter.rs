@@ -247,22 +247,23 @@ enum Walker {
     Nfa(contiguous::NFA, StateID),
 }
 
-/// The keyword DFA copied into a compact table: states numbered in 16 bits (match states
-/// last, so one comparison tells them apart) and bytes in classes of the literals' own bytes.
-/// Half the size of the automaton's own table, so more of it stays in cache, and a shorter
-/// loop per byte.
+/// The keyword DFA copied into a table made for one loop: a state is the offset of its row
+/// (so the next state is one add and one load away: the scan is bound by that chain), rows
+/// have a fixed number of byte classes drawn from the literals' own bytes, and match states
+/// come last, so one comparison tells them apart.
 struct Dense {
     /// Byte -> class; class 0 holds every byte no literal contains (ASCII case folded).
     class: [u8; 256],
-    /// `state * DENSE_CLASSES + class` -> next state. State 0 is the start.
-    trans: Box<[u16]>,
+    /// `state + class` -> next state, states being row offsets (`DENSE_CLASSES` apart).
+    /// State 0 is the start.
+    trans: Box<[u32]>,
     /// States from this one on are match states.
-    first_match: u16,
-    /// `state - first_match` -> the rules whose literals end there.
+    first_match: u32,
+    /// `(state - first_match) / DENSE_CLASSES` -> the rules whose literals end there.
     marks: Box<[Box<[u32]>]>,
 }
 
-/// Past this many table entries the automaton's own DFA is walked instead (4 MiB of table).
+/// Past this many table entries the automaton's own DFA is walked instead (8 MiB of table).
 const DENSE_MAX_ENTRIES: usize = 1 << 21;
 /// Byte classes a dense table has room for (a fixed row length keeps the loop short); literals
 /// with more distinct bytes than this use the automaton's own DFA.
@@ -335,12 +336,12 @@ impl Dense {
             }
         }
         let first_match = order.iter().filter(|s| !is_match(**s)).count() as u16;
-        let mut trans = vec![0u16; order.len() * DENSE_CLASSES];
+        let mut trans = vec![0u32; order.len() * DENSE_CLASSES];
         let mut marks = vec![Box::default(); order.len() - first_match as usize];
         for (old, sid) in order.iter().enumerate() {
             let row = new_id[old] as usize * DENSE_CLASSES;
             for c in 0..reps.len() {
-                trans[row + c] = new_id[next[old * reps.len() + c]];
+                trans[row + c] = new_id[next[old * reps.len() + c]] as u32 * DENSE_CLASSES as u32;
             }
             if is_match(*sid) {
                 let mut rs: Vec<u32> = (0..dfa.match_len(*sid))
@@ -357,7 +358,7 @@ impl Dense {
         Some(Dense {
             class,
             trans: trans.into_boxed_slice(),
-            first_match,
+            first_match: first_match as u32 * DENSE_CLASSES as u32,
             marks: marks.into_boxed_slice(),
         })
     }
@@ -366,15 +367,11 @@ impl Dense {
     // fit in registers and every byte reloads them from the stack.
     #[inline(never)]
     fn mark(&self, hay: &[u8], cand: &mut [u64]) {
-        let mut s = 0u16;
+        let mut s = 0u32;
         for &b in hay {
             let c = self.class[b as usize] as usize;
             // In range by construction: every state has a full row.
-            s = self
-                .trans
-                .get(s as usize * DENSE_CLASSES + c)
-                .copied()
-                .unwrap_or(0);
+            s = self.trans.get(s as usize + c).copied().unwrap_or(0);
             if s >= self.first_match {
                 self.matched(s, cand);
             }
@@ -384,8 +381,10 @@ impl Dense {
     /// Marks the rules of match state `s`; rare, and kept out of the loop's registers.
     #[cold]
     #[inline(never)]
-    fn matched(&self, s: u16, cand: &mut [u64]) {
-        let rs = self.marks.get((s - self.first_match) as usize);
+    fn matched(&self, s: u32, cand: &mut [u64]) {
+        let rs = self
+            .marks
+            .get(((s - self.first_match) as usize) / DENSE_CLASSES);
         for &r in rs.into_iter().flatten() {
             if let Some(w) = cand.get_mut(r as usize / 64) {
                 *w |= 1 << (r % 64);
