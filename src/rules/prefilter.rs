@@ -238,9 +238,9 @@ struct KeywordScan {
     rules: Box<[Box<[u32]>]>,
 }
 
-/// The automaton of a [`KeywordScan`]: a DFA, the fastest to walk, or past
-/// [`DFA_MAX_PATTERNS`] literals a contiguous NFA, whose memory stays small. Both are built
-/// without a prefilter, so only match states are special.
+/// The automaton of a [`KeywordScan`]: the DFA's [`Dense`] copy when it fits (the usual
+/// case), else the DFA itself, or past [`DFA_MAX_PATTERNS`] literals a contiguous NFA, whose
+/// memory stays small. They are built without a prefilter, so only match states are special.
 enum Walker {
     Dense(Dense),
     Dfa(dfa::DFA, StateID),
