@@ -187,7 +187,10 @@ impl EventLag {
 
 /// What a worker hands to the output thread.
 enum Out {
+    /// Events the worker made from packets (flows and their L7 records).
     Events(Vec<Event>),
+    /// Events pushed as they are (logs, flow-export records), in their input order.
+    Pushed(Vec<Event>),
     /// Everything up to the worker's latest tick has been sent (ordered pipelines only).
     Mark,
 }
@@ -196,23 +199,29 @@ enum Msg {
     Packets(Vec<Packet>),
     Events(Vec<Event>),
     Tick(Timestamp),
+    /// Ends a merge step without moving time (ordered pipelines, after pushed events).
+    Barrier,
     Finish,
 }
 
 /// The output thread's view of the workers: one shared queue taken as it comes, or (ordered)
-/// one queue per worker merged tick by tick. For a tick, it reads every worker that has not
-/// yet marked it (never only one, so a worker blocked on its full queue cannot stall the
-/// reader that the others wait on), then hands the tick's events on sorted by event time
-/// (stable, so equal times keep worker order).
+/// one queue per worker merged step by step. A step ends at a tick of packet time (every
+/// worker hears each one) or a barrier after pushed events; the output thread reads every
+/// worker that has not yet marked the step (never only one, so a worker blocked on its full
+/// queue cannot stall the reader that the others wait on). A step's events are handed on in
+/// an order that does not depend on the number of workers: the events made from packets
+/// sorted by time (stable), merged by time with the pushed events (logs, flow-export
+/// records), which keep their input order.
 struct Merge {
     rxs: Vec<Receiver<Out>>,
     ordered: bool,
     batch: usize,
-    /// Per worker: batches of the current tick, whether it marked it, whether it has ended.
-    pending: Vec<Vec<Vec<Event>>>,
+    /// Per worker: the step's batches (pushed or not), whether it marked the step, whether
+    /// it has ended.
+    pending: Vec<Vec<(bool, Vec<Event>)>>,
     marked: Vec<bool>,
     ended: Vec<bool>,
-    /// A merged tick being handed on in batches.
+    /// A merged step being handed on in batches.
     ready: std::collections::VecDeque<Vec<Event>>,
 }
 
@@ -240,7 +249,7 @@ impl Merge {
             // One shared queue: taken as it comes.
             loop {
                 match self.rxs[0].recv() {
-                    Ok(Out::Events(b)) => return Some(b),
+                    Ok(Out::Events(b) | Out::Pushed(b)) => return Some(b),
                     Ok(Out::Mark) => continue,
                     Err(_) => return None,
                 }
@@ -253,12 +262,12 @@ impl Merge {
             if self.ended.iter().all(|e| *e) && self.pending.iter().all(Vec::is_empty) {
                 return None;
             }
-            self.collect_tick();
+            self.collect_step();
         }
     }
 
-    /// Reads until every live worker has marked the current tick (or ended), then merges it.
-    fn collect_tick(&mut self) {
+    /// Reads until every live worker has marked the current step (or ended), then merges it.
+    fn collect_step(&mut self) {
         loop {
             let waiting: Vec<usize> = (0..self.rxs.len())
                 .filter(|&i| !self.marked[i] && !self.ended[i])
@@ -273,31 +282,61 @@ impl Merge {
             let op = sel.select();
             let i = waiting[op.index()];
             match op.recv(&self.rxs[i]) {
-                Ok(Out::Events(b)) => self.pending[i].push(b),
+                Ok(Out::Events(b)) => self.pending[i].push((false, b)),
+                Ok(Out::Pushed(b)) => self.pending[i].push((true, b)),
                 Ok(Out::Mark) => self.marked[i] = true,
                 Err(_) => self.ended[i] = true,
             }
         }
         self.marked.iter_mut().for_each(|m| *m = false);
-        let mut tick: Vec<Event> = Vec::new();
+        let (mut made, mut pushed): (Vec<Event>, Vec<Event>) = (Vec::new(), Vec::new());
         for batches in &mut self.pending {
-            for b in batches.drain(..) {
-                if tick.is_empty() {
-                    tick = b;
+            for (is_pushed, b) in batches.drain(..) {
+                let into = if is_pushed { &mut pushed } else { &mut made };
+                if into.is_empty() {
+                    *into = b;
                 } else {
-                    tick.extend(b);
+                    into.extend(b);
                 }
             }
         }
-        tick.sort_by_key(|e| e.ts);
-        while tick.len() > self.batch {
-            let rest = tick.split_off(self.batch);
-            self.ready.push_back(std::mem::replace(&mut tick, rest));
+        made.sort_by_key(|e| e.ts);
+        let step = merge_by_time(pushed, made);
+        let mut chunk = Vec::with_capacity(self.batch.min(step.len()));
+        for ev in step {
+            chunk.push(ev);
+            if chunk.len() == self.batch {
+                self.ready.push_back(std::mem::replace(
+                    &mut chunk,
+                    Vec::with_capacity(self.batch),
+                ));
+            }
         }
-        if !tick.is_empty() {
-            self.ready.push_back(tick);
+        if !chunk.is_empty() {
+            self.ready.push_back(chunk);
         }
     }
+}
+
+/// Merges `made` (sorted by time) into `pushed` (in input order) by time; on equal times the
+/// pushed event comes first. Either alone is returned as it is.
+fn merge_by_time(pushed: Vec<Event>, made: Vec<Event>) -> Vec<Event> {
+    if made.is_empty() {
+        return pushed;
+    }
+    if pushed.is_empty() {
+        return made;
+    }
+    let mut out = Vec::with_capacity(pushed.len() + made.len());
+    let mut made = made.into_iter().peekable();
+    for ev in pushed {
+        while made.peek().is_some_and(|m| m.ts < ev.ts) {
+            out.extend(made.next());
+        }
+        out.push(ev);
+    }
+    out.extend(made);
+    out
 }
 
 /// A running pipeline.
@@ -402,6 +441,7 @@ impl Pipeline {
         PacketInput {
             source,
             wait,
+            ordered: self.cfg.ordered,
             batch: self.cfg.batch,
             shards: self.shards.clone(),
             pending: (0..self.shards.len())
@@ -449,6 +489,8 @@ pub struct PacketInput {
     decode_errors: Vec<(&'static str, u64)>,
     /// Flow exports (NetFlow, IPFIX, sFlow) found in the packets; see `push_decoded`.
     exports: FlowExportDecoder,
+    /// Send merge barriers after pushed events (see [`PipelineConfig::ordered`]).
+    ordered: bool,
 }
 
 /// Shard of a packet: a mix of its two addresses (in either order) and VNI, so both
@@ -607,15 +649,14 @@ impl PacketInput {
         if events.is_empty() {
             return;
         }
-        let newest = events.iter().map(|e| e.ts).max().unwrap_or(self.max_ts);
         self.send(0, Msg::Events(events));
-        // Log time is event time too: workers hear it (flows expire, ordered output moves on).
-        if newest > self.max_ts {
-            self.max_ts = newest;
-        }
-        if self.max_ts.0 >= self.last_tick.saturating_add(SEC) {
-            self.last_tick = self.max_ts.0;
-            self.tick();
+        // An ordered pipeline closes a merge step after each batch of events, so that a long
+        // log replay is merged as it goes rather than at its end. (Not a tick: flow records
+        // and logs carry their own clocks, which must not expire the packet flows.)
+        if self.ordered {
+            for shard in 0..self.shards.len() {
+                self.send(shard, Msg::Barrier);
+            }
         }
     }
 }
@@ -644,6 +685,8 @@ struct Outbox<'a> {
     enricher: &'a Enricher,
     tx: &'a Sender<Out>,
     closed: bool,
+    /// The events being collected were pushed as they are (logs), not made from packets.
+    pushed: bool,
 }
 
 impl Outbox<'_> {
@@ -657,7 +700,12 @@ impl Outbox<'_> {
         }
         let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(self.batch));
         // The output thread only goes away when the sink failed; then there is nobody to wait for.
-        self.closed = self.tx.send(Out::Events(batch)).is_err();
+        let out = if self.pushed {
+            Out::Pushed(batch)
+        } else {
+            Out::Events(batch)
+        };
+        self.closed = self.tx.send(out).is_err();
     }
 
     fn mark(&mut self) {
@@ -687,11 +735,13 @@ impl Worker {
             enricher: &enricher,
             tx: &out_tx,
             closed: false,
+            pushed: false,
         };
         for msg in rx.iter() {
             depth.set(rx.len() as i64);
             let finish = matches!(msg, Msg::Finish);
-            let tick = matches!(msg, Msg::Tick(_));
+            let tick = matches!(msg, Msg::Tick(_) | Msg::Barrier);
+            out.pushed = matches!(msg, Msg::Events(_));
             match msg {
                 Msg::Packets(batch) => {
                     for p in &batch {
@@ -709,6 +759,7 @@ impl Worker {
                     }
                 }
                 Msg::Tick(ts) => self.flows.advance(ts, &mut out),
+                Msg::Barrier => {}
                 Msg::Finish => self.flows.drain(&mut out),
             }
             self.publish();
