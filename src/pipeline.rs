@@ -28,9 +28,10 @@ pub struct PipelineConfig {
     pub queue: usize,
     pub flow: FlowConfig,
     /// Detection sees the workers' output in an order that does not depend on thread
-    /// timing: merged tick by tick (every worker hears each tick of packet time), sorted by
-    /// event time within a tick. Replays set it, so that alerts are the same on every run and
-    /// at any worker count; live input does not need it and does not wait for it.
+    /// timing: merged step by step (ticks of packet time and barriers every worker hears),
+    /// sorted by event time within a step. Replays set it, so that alerts are the same on
+    /// every run and at any count of two or more workers. One worker needs no merge (its
+    /// queue is already in order) and does not pay for it; live input does not need it.
     pub ordered: bool,
 }
 
@@ -184,6 +185,9 @@ impl EventLag {
         }
     }
 }
+
+/// Packets per merge step of an ordered pipeline between ticks.
+const STEP_PACKETS: usize = 16 * 1024;
 
 /// What a worker hands to the output thread.
 enum Out {
@@ -363,8 +367,10 @@ impl Pipeline {
         // Events are far larger than packets; a short output queue bounds the memory in flight
         // when a million flows expire at once. Ordered pipelines give each worker its own.
         let n_workers = cfg.workers.max(1);
+        // A single worker's queue is already deterministic: no merge, no buffering.
+        let ordered = cfg.ordered && n_workers > 1;
         let out_cap = (cfg.queue / 8).max(2);
-        let (out_txs, out_rxs): (Vec<Sender<Out>>, Vec<Receiver<Out>>) = if cfg.ordered {
+        let (out_txs, out_rxs): (Vec<Sender<Out>>, Vec<Receiver<Out>>) = if ordered {
             (0..n_workers).map(|_| bounded::<Out>(out_cap)).unzip()
         } else {
             let (tx, rx) = bounded::<Out>(out_cap);
@@ -384,7 +390,7 @@ impl Pipeline {
                 }),
                 enricher: enricher.clone(),
                 out,
-                marks: cfg.ordered,
+                marks: ordered,
                 active: 0,
             };
             workers.push(
@@ -394,7 +400,6 @@ impl Pipeline {
                     .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}")),
             );
         }
-        let ordered = cfg.ordered;
         let sink = std::thread::Builder::new()
             .name("output".into())
             .spawn(move || {
@@ -441,7 +446,8 @@ impl Pipeline {
         PacketInput {
             source,
             wait,
-            ordered: self.cfg.ordered,
+            ordered: self.cfg.ordered && self.shards.len() > 1,
+            since_barrier: 0,
             batch: self.cfg.batch,
             shards: self.shards.clone(),
             pending: (0..self.shards.len())
@@ -491,6 +497,8 @@ pub struct PacketInput {
     exports: FlowExportDecoder,
     /// Send merge barriers after pushed events (see [`PipelineConfig::ordered`]).
     ordered: bool,
+    /// Packets since the last tick or barrier.
+    since_barrier: usize,
 }
 
 /// Shard of a packet: a mix of its two addresses (in either order) and VNI, so both
@@ -582,10 +590,29 @@ impl PacketInput {
         if self.max_ts.0 >= self.last_tick.saturating_add(SEC) {
             self.last_tick = self.max_ts.0;
             self.tick();
+        } else if self.ordered {
+            // Merge steps of a fixed number of packets (the same whatever the worker count),
+            // so that detection keeps pace with the workers within a busy second.
+            self.since_barrier += 1;
+            if self.since_barrier >= STEP_PACKETS {
+                self.barrier();
+            }
+        }
+    }
+
+    /// Ends a merge step on every worker: what each was sent before it comes first.
+    fn barrier(&mut self) {
+        self.since_barrier = 0;
+        for shard in 0..self.shards.len() {
+            if !self.pending[shard].is_empty() {
+                self.send_shard(shard);
+            }
+            self.send(shard, Msg::Barrier);
         }
     }
 
     fn tick(&mut self) {
+        self.since_barrier = 0;
         for shard in 0..self.shards.len() {
             if !self.pending[shard].is_empty() {
                 self.send_shard(shard);
@@ -654,9 +681,7 @@ impl PacketInput {
         // log replay is merged as it goes rather than at its end. (Not a tick: flow records
         // and logs carry their own clocks, which must not expire the packet flows.)
         if self.ordered {
-            for shard in 0..self.shards.len() {
-                self.send(shard, Msg::Barrier);
-            }
+            self.barrier();
         }
     }
 }
