@@ -19,11 +19,12 @@ use crate::rules::Alert;
 
 pub mod chain;
 pub mod grouping;
+pub mod postings;
 pub mod sled_store;
 
 pub use chain::{verify, Problem, ProblemKind, VerifyError, VerifyReport};
 pub use grouping::{Grouper, DEFAULT_WINDOW};
-pub use sled_store::{RetentionReport, SledStore, StoreOptions};
+pub use sled_store::{decode_alert, decode_incident, RetentionReport, SledStore, StoreOptions};
 
 /// Severity, ordered; parsed from a rule's `level` (Sigma: informational low medium high
 /// critical). Unknown levels count as informational.
