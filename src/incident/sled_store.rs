@@ -785,10 +785,10 @@ impl Store for SledStore {
         let mut new_incidents = 0u64;
         let mut deltas = Vec::new();
         for (id, before) in &touched {
-            let Some(inc) = w.grouper.get(id).cloned() else {
+            let Some(inc) = w.grouper.get(id) else {
                 continue;
             };
-            let v = serde_json::to_vec(&inc)
+            let v = serde_json::to_vec(inc)
                 .map_err(|e| StoreError::Io(format!("cannot encode incident: {e}")))?;
             p.put(INCIDENTS, inc.id.as_bytes(), v);
             match before {
@@ -806,7 +806,6 @@ impl Store for SledStore {
                 }
             }
             deltas.push((inc.tenant.clone(), inc.status, inc.severity, 1));
-            incs.push(inc);
         }
         w.alert_count += alerts.len() as u64;
         w.alert_bytes += bytes;
@@ -817,6 +816,11 @@ impl Store for SledStore {
         self.commit(&mut w, p)?;
         if let Some(s) = summary {
             w.ix_so_far = Some(s.max_ts_so_far);
+        }
+        // Notices copy every record: only worth it when someone listens.
+        let listening = self.notices.receiver_count() > 0;
+        if listening {
+            incs.extend(touched.iter().filter_map(|(id, _)| w.grouper.get(id).cloned()));
         }
         w.batches += 1;
         if w.batches % 16 == 0 {
@@ -831,8 +835,10 @@ impl Store for SledStore {
             }
         }
         drop(w);
-        for r in &out {
-            self.publish(Notice::Alert(Arc::new(r.clone())));
+        if listening {
+            for r in &out {
+                self.publish(Notice::Alert(Arc::new(r.clone())));
+            }
         }
         for inc in incs {
             self.publish(Notice::Incident(Arc::new(inc)));
