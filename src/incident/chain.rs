@@ -213,7 +213,10 @@ pub struct Link {
 
 impl Link {
     pub fn tree_name(&self) -> &'static str {
-        CHAINED_TREES.get(self.tree as usize).copied().unwrap_or("?")
+        CHAINED_TREES
+            .get(self.tree as usize)
+            .copied()
+            .unwrap_or("?")
     }
 }
 
@@ -293,7 +296,10 @@ impl BatchEntry {
             }
             let kl = u16::from_be_bytes(take::<2>(b, at + 2)?) as usize;
             at += 4;
-            let key = b.get(at..at + kl).ok_or(EntryError::Truncated(at))?.to_vec();
+            let key = b
+                .get(at..at + kl)
+                .ok_or(EntryError::Truncated(at))?
+                .to_vec();
             at += kl;
             let digest = take::<32>(b, at)?;
             at += 32;

@@ -155,7 +155,8 @@ impl<'a> BatchIndex<'a> {
         self.last_seq = self.last_seq.max(r.seq);
         self.min_ts = self.min_ts.min(r.ts_ms);
         self.max_ts = self.max_ts.max(r.ts_ms);
-        let mut push = |kind, name: &'a str| self.lists.entry((kind, name)).or_default().push(r.seq);
+        let mut push =
+            |kind, name: &'a str| self.lists.entry((kind, name)).or_default().push(r.seq);
         push(Kind::Tenant, r.tenant.as_deref().unwrap_or(""));
         push(Kind::Rule, &r.rule_id);
         for t in &r.tags {
@@ -207,10 +208,7 @@ mod tests {
         backwards.last_seq = 3;
         assert!(Summary::decode(&backwards.key(), &backwards.encode()).is_err());
         let seqs = vec![1025, 1030, 2048];
-        assert_eq!(
-            decode_posting(1025, &encode_posting(1025, &seqs)),
-            Ok(seqs)
-        );
+        assert_eq!(decode_posting(1025, &encode_posting(1025, &seqs)), Ok(seqs));
         assert!(decode_posting(1025, &[1, 2, 3]).is_err());
         assert!(posting_key(7, Kind::Tenant, "acme").starts_with(&posting_prefix(7)));
     }

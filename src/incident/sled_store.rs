@@ -62,7 +62,11 @@ const META: usize = 2;
 const IX_ALERT: usize = 0;
 const IX_INC_TENANT: usize = 1;
 const IX_INC_STATUS: usize = 2;
-const INDEXES: [&str; 3] = ["ix_alert_batches", "ix_incident_tenant", "ix_incident_status"];
+const INDEXES: [&str; 3] = [
+    "ix_alert_batches",
+    "ix_incident_tenant",
+    "ix_incident_status",
+];
 /// Per-alert index trees of stores written before the per-batch index; dropped on open.
 const OLD_INDEXES: [&str; 4] = [
     "ix_alert_time",
@@ -534,13 +538,10 @@ impl SledStore {
     ) -> Result<impl Iterator<Item = Result<Summary, StoreError>>, StoreError> {
         let lower = postings::summary_key(0);
         let upper = postings::summary_key(before_seq);
-        Ok(self.ix[IX_ALERT]
-            .range(lower..upper)
-            .rev()
-            .map(|item| {
-                let (k, v) = item.map_err(io)?;
-                Summary::decode(&k, &v).map_err(|e| corrupt("index", "summary", e))
-            }))
+        Ok(self.ix[IX_ALERT].range(lower..upper).rev().map(|item| {
+            let (k, v) = item.map_err(io)?;
+            Summary::decode(&k, &v).map_err(|e| corrupt("index", "summary", e))
+        }))
     }
 
     fn commit(&self, w: &mut Writer, p: Pending) -> Result<(), StoreError> {
@@ -619,8 +620,8 @@ impl SledStore {
             for item in self.records[ALERTS].iter() {
                 let (k, v) = item.map_err(io)?;
                 let seq = u64_of(&k).unwrap_or(0);
-                let r = decode_alert(&v)
-                    .map_err(|e| corrupt("alert", &format!("a-{seq:016x}"), e))?;
+                let r =
+                    decode_alert(&v).map_err(|e| corrupt("alert", &format!("a-{seq:016x}"), e))?;
                 let over = max_bytes.is_some_and(|m| bytes > m);
                 if r.ts_ms >= cutoff && !over {
                     oldest_left = r.ts_ms;
@@ -647,7 +648,8 @@ impl SledStore {
                         continue;
                     }
                     p.ix[IX_ALERT].remove(&s.key());
-                    for item in self.ix[IX_ALERT].scan_prefix(postings::posting_prefix(s.first_seq)) {
+                    for item in self.ix[IX_ALERT].scan_prefix(postings::posting_prefix(s.first_seq))
+                    {
                         let (k, _) = item.map_err(io)?;
                         p.ix[IX_ALERT].remove(k);
                     }
@@ -794,7 +796,7 @@ impl Store for SledStore {
             match before {
                 None => {
                     new_incidents += 1;
-                    index_incident(&mut p.ix, &inc, Some(inc.status));
+                    index_incident(&mut p.ix, inc, Some(inc.status));
                 }
                 Some((s, sev)) => {
                     if *s != inc.status {
@@ -820,7 +822,11 @@ impl Store for SledStore {
         // Notices copy every record: only worth it when someone listens.
         let listening = self.notices.receiver_count() > 0;
         if listening {
-            incs.extend(touched.iter().filter_map(|(id, _)| w.grouper.get(id).cloned()));
+            incs.extend(
+                touched
+                    .iter()
+                    .filter_map(|(id, _)| w.grouper.get(id).cloned()),
+            );
         }
         w.batches += 1;
         if w.batches % 16 == 0 {
