@@ -151,7 +151,8 @@ pub struct Filter {
     pub status: Option<Status>,
 }
 
-/// One page of a list, newest first. `next` is an opaque cursor for the following page.
+/// One page of a list, newest first (alerts: the most recently stored first, by sequence
+/// number; incidents: by id). `next` is an opaque cursor for the following page.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,
