@@ -1,6 +1,7 @@
 //! The store against the real `vigil store verify` binary: an intact store passes, and each
-//! kind of tampering (modified, removed, re-inserted, reordered, truncated) fails with exit 1
-//! naming the problem; a store left by a killed writer still verifies.
+//! kind of tampering (modified, removed, re-inserted, reordered, truncated, a chain entry's
+//! record list edited) fails with exit 1 naming the problem; a store left by a killed writer
+//! still verifies.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -51,7 +52,8 @@ fn alert(tenant: &str, src: &str, sec: i64) -> Alert {
     Alert::new(rule, &ev)
 }
 
-/// A store with 20 alerts over two tenants and one acknowledged incident.
+/// A store with 20 alerts over two tenants, written in ten batches of two (chain entries 1 to
+/// 10, one per batch), and one acknowledged incident (entry 11).
 fn build(d: &Path) {
     let s = SledStore::open(d).expect("open store");
     let mut b: Vec<Alert> = (0..20)
@@ -60,7 +62,9 @@ fn build(d: &Path) {
             alert(t, &format!("10.1.0.{}", i % 4), i)
         })
         .collect();
-    s.append_alerts(&mut b).expect("append");
+    for pair in b.chunks_mut(2) {
+        s.append_alerts(pair).expect("append");
+    }
     let id = b[0].incident_id.clone().expect("incident id");
     s.update_incident(&Scope::All, &id, Action::Acknowledge, "ana")
         .expect("ack")
@@ -209,6 +213,21 @@ fn reordered_records_are_detected() {
         t.insert(key(5), a).expect("insert");
     });
     expect_tampered(&d.0, &["chain entry 4", "MAC does not match"]);
+}
+
+#[test]
+fn an_edited_chain_entry_is_detected() {
+    let d = TempDir::new("chain-edited");
+    build(&d.0);
+    // One digest byte of the last record entry 3 lists: the entry no longer matches its MAC.
+    tamper(&d.0, |db| {
+        let t = db.open_tree("chain").expect("tree");
+        let mut v = t.get(key(3)).expect("get").expect("entry 3").to_vec();
+        let last = v.len() - 1;
+        v[last] ^= 1;
+        t.insert(key(3), v).expect("insert");
+    });
+    expect_tampered(&d.0, &["chain entry 3", "MAC does not match"]);
 }
 
 #[test]

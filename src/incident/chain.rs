@@ -1,10 +1,12 @@
 //! The integrity chain: every record the store writes is linked into an HMAC-SHA256 chain so
 //! that modified, removed, inserted or reordered records are detectable (`vigil store verify`).
 //!
-//! Entry `n` (key `n` big-endian in the `chain` tree) holds
-//! `mac_n = HMAC(key, mac_{n-1} || n || op || tree || key || SHA-256(value))`. The value's digest
-//! stands in for the value so that superseded versions need not be kept; the digest binds it
-//! just as well. The key is 32 random bytes in `DATA/store.key` (mode 0600).
+//! Entry `n` (key `n` big-endian in the `chain` tree) covers one write batch:
+//! `mac_n = HMAC(key, mac_{n-1} || n || count || for each record: op || tree || key ||
+//! SHA-256(value))`. The value's digest stands in for the value so that superseded versions
+//! need not be kept; the digest binds it just as well. Stores written before batching have one
+//! record per entry ([`Entry`]); both forms verify. The key is 32 random bytes in
+//! `DATA/store.key` (mode 0600).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -82,7 +84,13 @@ impl ChainKey {
         Ok(ChainKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
     }
 
-    /// The MAC of entry `n`.
+    /// A key from raw bytes (tests and fuzzing; the store reads `DATA/store.key`).
+    #[doc(hidden)]
+    pub fn from_bytes(bytes: &[u8; 32]) -> ChainKey {
+        ChainKey(hmac::Key::new(hmac::HMAC_SHA256, bytes))
+    }
+
+    /// The MAC of entry `n` (one-record format).
     pub fn link(
         &self,
         prev: &[u8; 32],
@@ -100,6 +108,24 @@ impl ChainKey {
         ctx.update(&(key.len() as u32).to_be_bytes());
         ctx.update(key);
         ctx.update(dig);
+        to32(ctx.sign().as_ref())
+    }
+
+    /// The MAC of batch entry `n`.
+    pub fn link_batch(&self, prev: &[u8; 32], n: u64, links: &[Link]) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        ctx.update(prev);
+        ctx.update(&n.to_be_bytes());
+        ctx.update(&[BATCH_FORMAT]);
+        ctx.update(&(links.len() as u32).to_be_bytes());
+        for l in links {
+            let tree = l.tree_name();
+            ctx.update(&[l.op, tree.len() as u8]);
+            ctx.update(tree.as_bytes());
+            ctx.update(&(l.key.len() as u32).to_be_bytes());
+            ctx.update(&l.key);
+            ctx.update(&l.digest);
+        }
         to32(ctx.sign().as_ref())
     }
 
@@ -125,7 +151,7 @@ pub fn value_digest(value: &[u8]) -> [u8; 32] {
     to32(digest::digest(&digest::SHA256, value).as_ref())
 }
 
-/// One decoded chain entry.
+/// One decoded chain entry in the one-record format of stores written before batching.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
     pub mac: [u8; 32],
@@ -169,6 +195,144 @@ impl Entry {
             digest: to32(dig),
         })
     }
+}
+
+/// Marks a batch entry: the byte after the MAC, where a one-record [`Entry`] has its op (0 or 1).
+pub const BATCH_FORMAT: u8 = 0xb1;
+
+/// One record named by a batch entry: what was done to which key, and the value's digest
+/// (zeros for a deletion).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Link {
+    pub op: u8,
+    /// Position in [`CHAINED_TREES`].
+    pub tree: u8,
+    pub key: Vec<u8>,
+    pub digest: [u8; 32],
+}
+
+impl Link {
+    pub fn tree_name(&self) -> &'static str {
+        CHAINED_TREES
+            .get(self.tree as usize)
+            .copied()
+            .unwrap_or("?")
+    }
+}
+
+/// A decoded chain entry: a batch of records, or (`legacy`) one record in the old format.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchEntry {
+    pub mac: [u8; 32],
+    pub legacy: bool,
+    pub links: Vec<Link>,
+}
+
+/// Why bytes are not a chain entry.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum EntryError {
+    #[error("chain entry truncated at byte {0}")]
+    Truncated(usize),
+    #[error("chain entry names unknown tree {0:?} at byte {1}")]
+    Tree(String, usize),
+    #[error("chain entry has op {0} at byte {1}")]
+    Op(u8, usize),
+    #[error("chain entry has {0} bytes after its last record")]
+    Trailing(usize),
+}
+
+impl BatchEntry {
+    pub fn encode(&self) -> Vec<u8> {
+        let size: usize = self.links.iter().map(|l| 36 + l.key.len()).sum();
+        let mut v = Vec::with_capacity(37 + size);
+        v.extend_from_slice(&self.mac);
+        v.push(BATCH_FORMAT);
+        v.extend_from_slice(&(self.links.len() as u32).to_be_bytes());
+        for l in &self.links {
+            v.push(l.op);
+            v.push(l.tree);
+            v.extend_from_slice(&(l.key.len() as u16).to_be_bytes());
+            v.extend_from_slice(&l.key);
+            v.extend_from_slice(&l.digest);
+        }
+        v
+    }
+
+    /// Decodes either form; never panics on arbitrary bytes.
+    pub fn decode(b: &[u8]) -> Result<BatchEntry, EntryError> {
+        let mac = to32(b.get(..32).ok_or(EntryError::Truncated(b.len()))?);
+        match b.get(32) {
+            None => return Err(EntryError::Truncated(32)),
+            Some(&BATCH_FORMAT) => {}
+            Some(_) => {
+                let e = Entry::decode(b).ok_or(EntryError::Truncated(b.len()))?;
+                let tree = CHAINED_TREES
+                    .iter()
+                    .position(|t| *t == e.tree)
+                    .ok_or_else(|| EntryError::Tree(e.tree.clone(), 34))?;
+                return Ok(BatchEntry {
+                    mac,
+                    legacy: true,
+                    links: vec![Link {
+                        op: e.op,
+                        tree: tree as u8,
+                        key: e.key,
+                        digest: e.digest,
+                    }],
+                });
+            }
+        }
+        let count = u32::from_be_bytes(take::<4>(b, 33)?) as usize;
+        // Each record takes at least 36 bytes: a count beyond that is a lie, not an allocation.
+        let mut links = Vec::with_capacity(count.min(b.len() / 36));
+        let mut at = 37;
+        for _ in 0..count {
+            let [op, tree] = take::<2>(b, at)?;
+            if op > OP_DEL {
+                return Err(EntryError::Op(op, at));
+            }
+            if tree as usize >= CHAINED_TREES.len() {
+                return Err(EntryError::Tree(tree.to_string(), at + 1));
+            }
+            let kl = u16::from_be_bytes(take::<2>(b, at + 2)?) as usize;
+            at += 4;
+            let key = b
+                .get(at..at + kl)
+                .ok_or(EntryError::Truncated(at))?
+                .to_vec();
+            at += kl;
+            let digest = take::<32>(b, at)?;
+            at += 32;
+            links.push(Link {
+                op,
+                tree,
+                key,
+                digest,
+            });
+        }
+        if at != b.len() {
+            return Err(EntryError::Trailing(b.len() - at));
+        }
+        Ok(BatchEntry {
+            mac,
+            legacy: false,
+            links,
+        })
+    }
+
+    /// The MAC this entry must carry as entry `n` after `prev`.
+    pub fn expected_mac(&self, key: &ChainKey, prev: &[u8; 32], n: u64) -> [u8; 32] {
+        match (self.legacy, self.links.first()) {
+            (true, Some(l)) => key.link(prev, n, l.op, l.tree_name(), &l.key, &l.digest),
+            _ => key.link_batch(prev, n, &self.links),
+        }
+    }
+}
+
+fn take<const N: usize>(b: &[u8], at: usize) -> Result<[u8; N], EntryError> {
+    b.get(at..at + N)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(EntryError::Truncated(at))
 }
 
 /// The signed head: the chain's last entry number and MAC when the last write completed.
@@ -277,6 +441,11 @@ pub fn show_key(tree: &str, key: &[u8]) -> String {
         let mut b = [0u8; 8];
         b.copy_from_slice(key);
         return format!("a-{:016x}", u64::from_be_bytes(b));
+    }
+    if tree == CHAIN_TREE && key.len() == 8 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(key);
+        return u64::from_be_bytes(b).to_string();
     }
     String::from_utf8_lossy(key).into_owned()
 }
@@ -407,18 +576,25 @@ pub fn verify_db(db: &sled::Db, key: &ChainKey) -> Result<VerifyReport, StoreErr
             report.problem = Some(problem(Some(n), CHAIN_TREE, &k, kind));
             return Ok(report);
         }
-        let Some(e) = Entry::decode(&v) else {
-            report.problem = Some(problem(Some(n), CHAIN_TREE, &k, ProblemKind::Garbled));
-            return Ok(report);
+        let e = match BatchEntry::decode(&v) {
+            Ok(e) => e,
+            Err(EntryError::Tree(name, _)) => {
+                report.problem = Some(problem(Some(n), &name, &k, ProblemKind::Garbled));
+                return Ok(report);
+            }
+            Err(_) => {
+                report.problem = Some(problem(Some(n), CHAIN_TREE, &k, ProblemKind::Garbled));
+                return Ok(report);
+            }
         };
-        let Some(t) = CHAINED_TREES.iter().position(|t| *t == e.tree) else {
-            report.problem = Some(problem(Some(n), &e.tree, &e.key, ProblemKind::Garbled));
-            return Ok(report);
-        };
-        let mac = key.link(&prev, n, e.op, &e.tree, &e.key, &e.digest);
+        let mac = e.expected_mac(key, &prev, n);
         // Not secret: a verifier compares stored data, so plain equality is fine.
         if mac != e.mac {
-            report.problem = Some(problem(Some(n), &e.tree, &e.key, ProblemKind::BadLink));
+            let (tree, rk) = match (e.legacy, e.links.first()) {
+                (true, Some(l)) => (l.tree_name(), l.key.clone()),
+                _ => (CHAIN_TREE, k.to_vec()),
+            };
+            report.problem = Some(problem(Some(n), tree, &rk, ProblemKind::BadLink));
             return Ok(report);
         }
         if let Some((hn, hmac)) = head {
@@ -430,22 +606,24 @@ pub fn verify_db(db: &sled::Db, key: &ChainKey) -> Result<VerifyReport, StoreErr
             }
         }
         let head_n = head.map(|h| h.0).unwrap_or(0);
-        let slot = (t as u8, e.key);
-        let confirmed = match last.get(&slot) {
-            _ if n <= head_n => None,
-            Some(l) if l.n <= head_n => Some((l.op, l.digest)),
-            Some(l) => l.confirmed,
-            None => None,
-        };
-        last.insert(
-            slot,
-            Last {
-                n,
-                op: e.op,
-                digest: e.digest,
-                confirmed,
-            },
-        );
+        for l in e.links {
+            let slot = (l.tree, l.key);
+            let confirmed = match last.get(&slot) {
+                _ if n <= head_n => None,
+                Some(p) if p.n <= head_n => Some((p.op, p.digest)),
+                Some(p) => p.confirmed,
+                None => None,
+            };
+            last.insert(
+                slot,
+                Last {
+                    n,
+                    op: l.op,
+                    digest: l.digest,
+                    confirmed,
+                },
+            );
+        }
         prev = mac;
         expected += 1;
         report.entries += 1;
@@ -505,4 +683,73 @@ pub fn verify_db(db: &sled::Db, key: &ChainKey) -> Result<VerifyReport, StoreErr
     found.sort_by_key(|p| p.n.unwrap_or(u64::MAX));
     report.problem = found.into_iter().next();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> BatchEntry {
+        BatchEntry {
+            mac: [9u8; 32],
+            legacy: false,
+            links: vec![
+                Link {
+                    op: OP_PUT,
+                    tree: 0,
+                    key: 7u64.to_be_bytes().to_vec(),
+                    digest: value_digest(b"{}"),
+                },
+                Link {
+                    op: OP_DEL,
+                    tree: 1,
+                    key: b"i-0000000000000001".to_vec(),
+                    digest: [0u8; 32],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn batch_entries_round_trip_and_hostile_bytes_are_errors() {
+        let e = entry();
+        let b = e.encode();
+        assert_eq!(BatchEntry::decode(&b), Ok(e.clone()));
+        // Every truncation, and every single-byte change of the header, fails cleanly.
+        for n in 0..b.len() {
+            assert!(BatchEntry::decode(&b[..n]).is_err(), "prefix {n}");
+        }
+        let mut longer = b.clone();
+        longer.push(0);
+        assert_eq!(BatchEntry::decode(&longer), Err(EntryError::Trailing(1)));
+        let mut lying = b.clone();
+        lying[33..37].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(BatchEntry::decode(&lying).is_err());
+        let mut bad_tree = b.clone();
+        bad_tree[38] = 9;
+        assert!(matches!(
+            BatchEntry::decode(&bad_tree),
+            Err(EntryError::Tree(..))
+        ));
+        // A one-record entry of the old format still decodes, and its MAC is the old one.
+        let key = ChainKey::from_bytes(&[1u8; 32]);
+        let dig = value_digest(b"x");
+        let mac = key.link(&[0u8; 32], 1, OP_PUT, "incidents", b"i-1", &dig);
+        let old = Entry {
+            mac,
+            op: OP_PUT,
+            tree: "incidents".into(),
+            key: b"i-1".to_vec(),
+            digest: dig,
+        };
+        let d = BatchEntry::decode(&old.encode()).expect("legacy entry");
+        assert!(d.legacy);
+        assert_eq!(d.expected_mac(&key, &[0u8; 32], 1), mac);
+        // The batch MAC binds every record and the order they are listed in.
+        let m = e.expected_mac(&key, &[0u8; 32], 2);
+        let mut swapped = e.clone();
+        swapped.links.swap(0, 1);
+        assert_ne!(swapped.expected_mac(&key, &[0u8; 32], 2), m);
+        assert_ne!(e.expected_mac(&key, &[0u8; 32], 3), m);
+    }
 }

@@ -19,11 +19,12 @@ use crate::rules::Alert;
 
 pub mod chain;
 pub mod grouping;
+pub mod postings;
 pub mod sled_store;
 
 pub use chain::{verify, Problem, ProblemKind, VerifyError, VerifyReport};
 pub use grouping::{Grouper, DEFAULT_WINDOW};
-pub use sled_store::{RetentionReport, SledStore, StoreOptions};
+pub use sled_store::{decode_alert, decode_incident, RetentionReport, SledStore, StoreOptions};
 
 /// Severity, ordered; parsed from a rule's `level` (Sigma: informational low medium high
 /// critical). Unknown levels count as informational.
@@ -150,7 +151,8 @@ pub struct Filter {
     pub status: Option<Status>,
 }
 
-/// One page of a list, newest first. `next` is an opaque cursor for the following page.
+/// One page of a list, newest first (alerts: the most recently stored first, by sequence
+/// number; incidents: by id). `next` is an opaque cursor for the following page.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,

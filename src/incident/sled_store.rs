@@ -1,9 +1,11 @@
-//! The sled-backed [`Store`]: alerts by sequence number, incidents by id, secondary indexes
-//! for newest-first lists, every record linked into the integrity chain (see [`super::chain`]).
+//! The sled-backed [`Store`]: alerts by sequence number, incidents by id, a per-batch alert
+//! index ([`super::postings`]) and incident indexes for newest-first lists, every record linked
+//! into the integrity chain (see [`super::chain`]), one chain entry per write.
 //!
 //! Writes are serialized by one lock and land in per-tree batches in a fixed order (chain,
 //! records, indexes, signed head), then one flush; notices go out only after the flush. A crash
-//! between those steps leaves chain entries past the signed head, which `open` reconciles.
+//! between those steps leaves a chain entry past the signed head, which `open` reconciles.
+//! Lists are newest first in the order alerts were stored (sequence number).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -13,8 +15,9 @@ use std::time::{Duration, Instant};
 use sled::{Batch, Tree};
 use tokio::sync::broadcast;
 
-use super::chain::{self, ChainKey, Entry, CHAIN_TREE, HEAD_KEY, OP_DEL, OP_PUT};
+use super::chain::{self, BatchEntry, ChainKey, Link, CHAIN_TREE, HEAD_KEY, OP_DEL, OP_PUT};
 use super::grouping::{self, Grouper};
+use super::postings::{self, BatchIndex, Kind, Summary};
 use super::{
     Action, AlertRecord, Filter, Incident, Level, Notice, Page, Scope, Status, Store, StoreError,
     StoreStats,
@@ -56,20 +59,23 @@ const ALERTS: usize = 0;
 const INCIDENTS: usize = 1;
 const META: usize = 2;
 // Index trees.
-const IX_TIME: usize = 0;
-const IX_TENANT: usize = 1;
-const IX_RULE: usize = 2;
-const IX_TAG: usize = 3;
-const IX_INC_TENANT: usize = 4;
-const IX_INC_STATUS: usize = 5;
-const INDEXES: [&str; 6] = [
+const IX_ALERT: usize = 0;
+const IX_INC_TENANT: usize = 1;
+const IX_INC_STATUS: usize = 2;
+const INDEXES: [&str; 3] = [
+    "ix_alert_batches",
+    "ix_incident_tenant",
+    "ix_incident_status",
+];
+/// Per-alert index trees of stores written before the per-batch index; dropped on open.
+const OLD_INDEXES: [&str; 4] = [
     "ix_alert_time",
     "ix_alert_tenant",
     "ix_alert_rule",
     "ix_alert_tag",
-    "ix_incident_tenant",
-    "ix_incident_status",
 ];
+/// Alerts indexed per summary when `open` catches the index up.
+const INDEX_CHUNK: usize = 1024;
 
 const META_ALERT_SEQ: &[u8] = b"alert_seq";
 const META_INCIDENT_SEQ: &[u8] = b"incident_seq";
@@ -86,6 +92,8 @@ struct Writer {
     alert_count: u64,
     alert_bytes: u64,
     batches: u64,
+    /// `max_ts_so_far` of the newest index summary.
+    ix_so_far: Option<i64>,
 }
 
 #[derive(Default)]
@@ -114,7 +122,7 @@ pub struct SledStore {
     db: sled::Db,
     records: [Tree; 3],
     chain: Tree,
-    ix: [Tree; 6],
+    ix: [Tree; 3],
     key: ChainKey,
     writer: Mutex<Writer>,
     counters: Mutex<Counters>,
@@ -139,17 +147,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Event time as an order-preserving big-endian key part.
-fn ts_key(ms: i64) -> [u8; 8] {
-    ((ms as u64) ^ (1 << 63)).to_be_bytes()
-}
-
-fn ts_of(b: &[u8]) -> i64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[..8]);
-    (u64::from_be_bytes(a) ^ (1 << 63)) as i64
-}
-
 fn u64_of(b: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(b.try_into().ok()?))
 }
@@ -159,13 +156,6 @@ fn prefixed(name: &str, rest: &[u8]) -> Vec<u8> {
     k.extend_from_slice(name.as_bytes());
     k.push(0);
     k.extend_from_slice(rest);
-    k
-}
-
-fn time_seq(ms: i64, seq: u64) -> [u8; 16] {
-    let mut k = [0u8; 16];
-    k[..8].copy_from_slice(&ts_key(ms));
-    k[8..].copy_from_slice(&seq.to_be_bytes());
     k
 }
 
@@ -226,48 +216,34 @@ fn in_scope(scope: &Scope, tenant: &Option<String>) -> bool {
     }
 }
 
-/// Writes gathered for one commit: chain entries first, then records, then indexes.
-struct Pending<'a> {
-    key: &'a ChainKey,
-    n: u64,
-    mac: [u8; 32],
-    chain: Batch,
+/// Writes gathered for one commit: one chain entry, then records, then indexes.
+struct Pending {
+    links: Vec<Link>,
     records: [Batch; 3],
-    ix: [Batch; 6],
-    entries: u64,
+    ix: [Batch; 3],
 }
 
-impl<'a> Pending<'a> {
-    fn new(key: &'a ChainKey, w: &Writer) -> Pending<'a> {
+impl Pending {
+    fn new() -> Pending {
         Pending {
-            key,
-            n: w.chain_n,
-            mac: w.chain_mac,
-            chain: Batch::default(),
+            links: Vec::new(),
             records: Default::default(),
             ix: Default::default(),
-            entries: 0,
         }
     }
 
     fn link(&mut self, op: u8, tree: usize, k: &[u8], v: &[u8]) {
-        self.n += 1;
-        let name = chain::CHAINED_TREES[tree];
         let digest = if op == OP_PUT {
             chain::value_digest(v)
         } else {
             [0u8; 32]
         };
-        self.mac = self.key.link(&self.mac, self.n, op, name, k, &digest);
-        let e = Entry {
-            mac: self.mac,
+        self.links.push(Link {
             op,
-            tree: name.to_string(),
+            tree: tree as u8,
             key: k.to_vec(),
             digest,
-        };
-        self.chain.insert(&self.n.to_be_bytes(), e.encode());
-        self.entries += 1;
+        });
     }
 
     fn put(&mut self, tree: usize, k: &[u8], v: Vec<u8>) {
@@ -283,6 +259,16 @@ impl<'a> Pending<'a> {
     fn meta_u64(&mut self, k: &[u8], v: u64) {
         self.put(META, k, v.to_be_bytes().to_vec());
     }
+}
+
+/// Decodes a stored alert record (the `alerts` tree's values).
+pub fn decode_alert(b: &[u8]) -> Result<AlertRecord, serde_json::Error> {
+    serde_json::from_slice(b)
+}
+
+/// Decodes a stored incident (the `incidents` tree's values).
+pub fn decode_incident(b: &[u8]) -> Result<Incident, serde_json::Error> {
+    serde_json::from_slice(b)
 }
 
 impl SledStore {
@@ -318,14 +304,7 @@ impl SledStore {
             tree(chain::CHAINED_TREES[2])?,
         ];
         let chain_tree = tree(CHAIN_TREE)?;
-        let ix = [
-            tree(INDEXES[0])?,
-            tree(INDEXES[1])?,
-            tree(INDEXES[2])?,
-            tree(INDEXES[3])?,
-            tree(INDEXES[4])?,
-            tree(INDEXES[5])?,
-        ];
+        let ix = [tree(INDEXES[0])?, tree(INDEXES[1])?, tree(INDEXES[2])?];
         let (notices, _) = broadcast::channel(NOTICE_CAPACITY);
         let meta_u64 = |k: &[u8]| -> Result<u64, StoreError> {
             Ok(records[META]
@@ -343,8 +322,7 @@ impl SledStore {
             None => (0, [0u8; 32]),
             Some((k, v)) => {
                 let n = u64_of(&k).ok_or_else(|| corrupt("chain", "last", "bad key"))?;
-                let e =
-                    Entry::decode(&v).ok_or_else(|| corrupt("chain", &n.to_string(), "garbled"))?;
+                let e = BatchEntry::decode(&v).map_err(|e| corrupt("chain", &n.to_string(), e))?;
                 (n, e.mac)
             }
         };
@@ -356,6 +334,7 @@ impl SledStore {
             alert_count: meta_u64(META_ALERT_COUNT)?,
             alert_bytes: meta_u64(META_ALERT_BYTES)?,
             batches: 0,
+            ix_so_far: None,
         };
         let store = SledStore {
             db,
@@ -370,6 +349,10 @@ impl SledStore {
             dir,
         };
         store.reconcile_tail()?;
+        store.catch_up_index()?;
+        for old in OLD_INDEXES {
+            store.db.drop_tree(old).map_err(io)?;
+        }
         // Incidents: counters, the next id, and the grouping state.
         let mut incidents = Vec::new();
         let mut newest = i64::MIN;
@@ -433,13 +416,13 @@ impl SledStore {
             return Ok(());
         }
         // The tail's last entry for each record.
-        let mut tail: HashMap<(usize, Vec<u8>), Entry> = HashMap::new();
+        let mut tail: HashMap<(usize, Vec<u8>), Link> = HashMap::new();
         for item in self.chain.range((head_n + 1).to_be_bytes()..) {
             let (k, v) = item.map_err(io)?;
             let n = u64_of(&k).unwrap_or(0);
-            let e = Entry::decode(&v).ok_or_else(|| corrupt("chain", &n.to_string(), "garbled"))?;
-            if let Some(t) = chain::CHAINED_TREES.iter().position(|x| *x == e.tree) {
-                tail.insert((t, e.key.clone()), e);
+            let e = BatchEntry::decode(&v).map_err(|e| corrupt("chain", &n.to_string(), e))?;
+            for l in e.links {
+                tail.insert((l.tree as usize, l.key.clone()), l);
             }
         }
         let fits = |op: u8, digest: &[u8; 32], live: &Option<sled::IVec>| match live {
@@ -456,24 +439,25 @@ impl SledStore {
             live.insert((*t, k.clone()), v);
         }
         // For records the tail did not finish: the version chained before it.
-        let mut before: HashMap<(usize, Vec<u8>), Entry> = HashMap::new();
+        let mut before: HashMap<(usize, Vec<u8>), Link> = HashMap::new();
         if !unsure.is_empty() {
-            for item in self.chain.range(..=head_n.to_be_bytes()).rev() {
+            'walk: for item in self.chain.range(..=head_n.to_be_bytes()).rev() {
                 let (_, v) = item.map_err(io)?;
-                let Some(e) = Entry::decode(&v) else { continue };
-                let Some(t) = chain::CHAINED_TREES.iter().position(|x| *x == e.tree) else {
+                let Ok(e) = BatchEntry::decode(&v) else {
                     continue;
                 };
-                let slot = (t, e.key.clone());
-                if unsure.contains(&slot) && !before.contains_key(&slot) {
-                    before.insert(slot, e);
-                    if before.len() == unsure.len() {
-                        break;
+                for l in e.links.into_iter().rev() {
+                    let slot = (l.tree as usize, l.key.clone());
+                    if unsure.contains(&slot) && !before.contains_key(&slot) {
+                        before.insert(slot, l);
+                        if before.len() == unsure.len() {
+                            break 'walk;
+                        }
                     }
                 }
             }
         }
-        let mut p = Pending::new(&self.key, &w);
+        let mut p = Pending::new();
         let mut slots: Vec<_> = live.into_iter().collect();
         slots.sort_by(|a, b| a.0.cmp(&b.0));
         for ((t, k), v) in slots {
@@ -497,12 +481,9 @@ impl SledStore {
                 None => p.link(OP_DEL, t, &k, &[]),
                 Some(v) => {
                     p.link(OP_PUT, t, &k, &v);
-                    if t == ALERTS {
-                        if let Ok(r) = serde_json::from_slice::<AlertRecord>(&v) {
-                            index_alert(&mut p.ix, &r, true);
-                        }
-                    } else if t == INCIDENTS {
-                        if let Ok(i) = serde_json::from_slice::<Incident>(&v) {
+                    // Alerts that made it are indexed by `catch_up_index`.
+                    if t == INCIDENTS {
+                        if let Ok(i) = decode_incident(&v) {
                             index_incident(&mut p.ix, &i, Some(i.status));
                         }
                     }
@@ -512,8 +493,68 @@ impl SledStore {
         self.commit(&mut w, p)
     }
 
+    /// Indexes alerts stored after the newest index summary: the batch a crash cut short, or
+    /// every alert of a store written before the per-batch index.
+    fn catch_up_index(&self) -> Result<(), StoreError> {
+        let mut w = lock(&self.writer);
+        let newest = self.summaries(u64::MAX)?.next().transpose()?;
+        w.ix_so_far = newest.map(|s| s.max_ts_so_far);
+        let from = newest.map_or(0, |s| s.last_seq.saturating_add(1));
+        let mut records = Vec::with_capacity(INDEX_CHUNK);
+        let mut iter = self.records[ALERTS].range(from.to_be_bytes()..);
+        loop {
+            records.clear();
+            for item in iter.by_ref() {
+                let (_, v) = item.map_err(io)?;
+                // An undecodable record is left out of the lists; reading it still fails.
+                if let Ok(r) = decode_alert(&v) {
+                    records.push(r);
+                }
+                if records.len() == INDEX_CHUNK {
+                    break;
+                }
+            }
+            if records.is_empty() {
+                break;
+            }
+            let mut ix = BatchIndex::default();
+            for r in &records {
+                ix.add(r);
+            }
+            let mut b = Batch::default();
+            if let Some(s) = ix.finish(w.ix_so_far, &mut b) {
+                w.ix_so_far = Some(s.max_ts_so_far);
+            }
+            self.ix[IX_ALERT].apply_batch(b).map_err(io)?;
+        }
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// Index summaries of batches starting before `before_seq`, newest first.
+    fn summaries(
+        &self,
+        before_seq: u64,
+    ) -> Result<impl Iterator<Item = Result<Summary, StoreError>>, StoreError> {
+        let lower = postings::summary_key(0);
+        let upper = postings::summary_key(before_seq);
+        Ok(self.ix[IX_ALERT].range(lower..upper).rev().map(|item| {
+            let (k, v) = item.map_err(io)?;
+            Summary::decode(&k, &v).map_err(|e| corrupt("index", "summary", e))
+        }))
+    }
+
     fn commit(&self, w: &mut Writer, p: Pending) -> Result<(), StoreError> {
-        self.chain.apply_batch(p.chain).map_err(io)?;
+        let n = w.chain_n + 1;
+        let mac = self.key.link_batch(&w.chain_mac, n, &p.links);
+        let entry = BatchEntry {
+            mac,
+            legacy: false,
+            links: p.links,
+        };
+        self.chain
+            .insert(n.to_be_bytes(), entry.encode())
+            .map_err(io)?;
         for (t, b) in self.records.iter().zip(p.records) {
             t.apply_batch(b).map_err(io)?;
         }
@@ -521,11 +562,11 @@ impl SledStore {
             t.apply_batch(b).map_err(io)?;
         }
         self.records[META]
-            .insert(HEAD_KEY, chain::encode_head(&self.key, p.n, &p.mac))
+            .insert(HEAD_KEY, chain::encode_head(&self.key, n, &mac))
             .map_err(io)?;
         self.db.flush().map_err(io)?;
-        w.chain_n = p.n;
-        w.chain_mac = p.mac;
+        w.chain_n = n;
+        w.chain_mac = mac;
         Ok(())
     }
 
@@ -537,7 +578,7 @@ impl SledStore {
     fn get_alert(&self, seq: u64) -> Result<Option<AlertRecord>, StoreError> {
         match self.records[ALERTS].get(seq.to_be_bytes()).map_err(io)? {
             None => Ok(None),
-            Some(v) => serde_json::from_slice(&v)
+            Some(v) => decode_alert(&v)
                 .map(Some)
                 .map_err(|e| corrupt("alert", &format!("a-{seq:016x}"), e)),
         }
@@ -546,7 +587,7 @@ impl SledStore {
     fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
         match self.records[INCIDENTS].get(id.as_bytes()).map_err(io)? {
             None => Ok(None),
-            Some(v) => serde_json::from_slice(&v)
+            Some(v) => decode_incident(&v)
                 .map(Some)
                 .map_err(|e| corrupt("incident", id, e)),
         }
@@ -572,15 +613,15 @@ impl SledStore {
         };
         let mut oldest_left = i64::MAX;
         loop {
-            let mut p = Pending::new(&self.key, &w);
+            let mut p = Pending::new();
             let mut removed = 0u64;
             let mut done = true;
             let mut bytes = w.alert_bytes;
             for item in self.records[ALERTS].iter() {
                 let (k, v) = item.map_err(io)?;
                 let seq = u64_of(&k).unwrap_or(0);
-                let r: AlertRecord = serde_json::from_slice(&v)
-                    .map_err(|e| corrupt("alert", &format!("a-{seq:016x}"), e))?;
+                let r =
+                    decode_alert(&v).map_err(|e| corrupt("alert", &format!("a-{seq:016x}"), e))?;
                 let over = max_bytes.is_some_and(|m| bytes > m);
                 if r.ts_ms >= cutoff && !over {
                     oldest_left = r.ts_ms;
@@ -591,13 +632,28 @@ impl SledStore {
                     break;
                 }
                 p.del(ALERTS, &k);
-                index_alert(&mut p.ix, &r, false);
                 bytes = bytes.saturating_sub(v.len() as u64);
                 removed += 1;
                 report.through_seq = Some(seq);
             }
             if removed == 0 {
                 break;
+            }
+            // Index batches all of whose alerts are gone; a batch retention cut into stays,
+            // and lists skip its missing alerts.
+            if let Some(through) = report.through_seq {
+                for s in self.summaries(through.saturating_add(1))? {
+                    let s = s?;
+                    if s.last_seq > through {
+                        continue;
+                    }
+                    p.ix[IX_ALERT].remove(&s.key());
+                    for item in self.ix[IX_ALERT].scan_prefix(postings::posting_prefix(s.first_seq))
+                    {
+                        let (k, _) = item.map_err(io)?;
+                        p.ix[IX_ALERT].remove(k);
+                    }
+                }
             }
             w.alert_bytes = bytes;
             w.alert_count = w.alert_count.saturating_sub(removed);
@@ -611,11 +667,11 @@ impl SledStore {
             }
         }
         // Resolved incidents whose alerts are all gone.
-        let mut p = Pending::new(&self.key, &w);
+        let mut p = Pending::new();
         let mut gone = Vec::new();
         for item in self.records[INCIDENTS].iter() {
             let (k, v) = item.map_err(io)?;
-            let inc: Incident = serde_json::from_slice(&v)
+            let inc = decode_incident(&v)
                 .map_err(|e| corrupt("incident", &String::from_utf8_lossy(&k), e))?;
             let aged = max_age.is_none() || inc.last_ms < cutoff;
             if inc.status == Status::Resolved && inc.last_ms < oldest_left && aged {
@@ -644,29 +700,9 @@ impl SledStore {
     }
 }
 
-/// Adds (or removes) an alert's index entries.
-fn index_alert(ix: &mut [Batch; 6], r: &AlertRecord, add: bool) {
-    let ts = time_seq(r.ts_ms, r.seq);
-    let mut keys: Vec<(usize, Vec<u8>)> = vec![
-        (IX_TIME, ts.to_vec()),
-        (IX_TENANT, prefixed(r.tenant.as_deref().unwrap_or(""), &ts)),
-        (IX_RULE, prefixed(&r.rule_id, &ts)),
-    ];
-    for t in &r.tags {
-        keys.push((IX_TAG, prefixed(t, &ts)));
-    }
-    for (i, k) in keys {
-        if add {
-            ix[i].insert(k, &[] as &[u8]);
-        } else {
-            ix[i].remove(k);
-        }
-    }
-}
-
 /// Points an incident's index entries at status `to` (moving them from `inc.status`), or with
 /// `None` removes them.
-fn index_incident(ix: &mut [Batch; 6], inc: &Incident, new_status: Option<Status>) {
+fn index_incident(ix: &mut [Batch; 3], inc: &Incident, new_status: Option<Status>) {
     let tenant = prefixed(inc.tenant.as_deref().unwrap_or(""), inc.id.as_bytes());
     let status = prefixed(status_str(inc.status), inc.id.as_bytes());
     match new_status {
@@ -713,7 +749,7 @@ impl Store for SledStore {
             }
             a.incident_id = Some(id);
         }
-        let mut p = Pending::new(&self.key, &w);
+        let mut p = Pending::new();
         let mut out = Vec::with_capacity(alerts.len());
         let mut bytes = 0u64;
         for a in alerts.iter() {
@@ -740,23 +776,27 @@ impl Store for SledStore {
                 .map_err(|e| StoreError::Io(format!("cannot encode alert: {e}")))?;
             bytes += v.len() as u64;
             p.put(ALERTS, &seq.to_be_bytes(), v);
-            index_alert(&mut p.ix, &rec, true);
             out.push(rec);
         }
+        let mut ix = BatchIndex::default();
+        for r in &out {
+            ix.add(r);
+        }
+        let summary = ix.finish(w.ix_so_far, &mut p.ix[IX_ALERT]);
         let mut incs = Vec::with_capacity(touched.len());
         let mut new_incidents = 0u64;
         let mut deltas = Vec::new();
         for (id, before) in &touched {
-            let Some(inc) = w.grouper.get(id).cloned() else {
+            let Some(inc) = w.grouper.get(id) else {
                 continue;
             };
-            let v = serde_json::to_vec(&inc)
+            let v = serde_json::to_vec(inc)
                 .map_err(|e| StoreError::Io(format!("cannot encode incident: {e}")))?;
             p.put(INCIDENTS, inc.id.as_bytes(), v);
             match before {
                 None => {
                     new_incidents += 1;
-                    index_incident(&mut p.ix, &inc, Some(inc.status));
+                    index_incident(&mut p.ix, inc, Some(inc.status));
                 }
                 Some((s, sev)) => {
                     if *s != inc.status {
@@ -768,7 +808,6 @@ impl Store for SledStore {
                 }
             }
             deltas.push((inc.tenant.clone(), inc.status, inc.severity, 1));
-            incs.push(inc);
         }
         w.alert_count += alerts.len() as u64;
         w.alert_bytes += bytes;
@@ -777,6 +816,18 @@ impl Store for SledStore {
         p.meta_u64(META_ALERT_COUNT, w.alert_count);
         p.meta_u64(META_ALERT_BYTES, w.alert_bytes);
         self.commit(&mut w, p)?;
+        if let Some(s) = summary {
+            w.ix_so_far = Some(s.max_ts_so_far);
+        }
+        // Notices copy every record: only worth it when someone listens.
+        let listening = self.notices.receiver_count() > 0;
+        if listening {
+            incs.extend(
+                touched
+                    .iter()
+                    .filter_map(|(id, _)| w.grouper.get(id).cloned()),
+            );
+        }
         w.batches += 1;
         if w.batches % 16 == 0 {
             w.grouper.evict();
@@ -790,8 +841,10 @@ impl Store for SledStore {
             }
         }
         drop(w);
-        for r in &out {
-            self.publish(Notice::Alert(Arc::new(r.clone())));
+        if listening {
+            for r in &out {
+                self.publish(Notice::Alert(Arc::new(r.clone())));
+            }
         }
         for inc in incs {
             self.publish(Notice::Incident(Arc::new(inc)));
@@ -810,51 +863,73 @@ impl Store for SledStore {
             items: Vec::new(),
             next: None,
         };
-        let after = cursor.map(|c| decode_cursor('a', c)).transpose()?;
-        if after.as_ref().is_some_and(|c| c.len() != 16) {
-            return Err(StoreError::BadCursor);
-        }
+        let after = match cursor {
+            None => None,
+            Some(c) => Some(
+                decode_cursor('a', c)
+                    .ok()
+                    .and_then(|b| u64_of(&b))
+                    .ok_or(StoreError::BadCursor)?,
+            ),
+        };
         let Ok(tenant) = tenant_of(scope, filter) else {
             return Ok(empty);
         };
         if limit == 0 {
             return Ok(empty);
         }
-        let (ix, prefix) = if let Some(r) = &filter.rule {
-            (IX_RULE, prefixed(r, &[]))
+        // The narrowest posting list the filter names; none means every alert of a batch.
+        let list = if let Some(r) = &filter.rule {
+            Some((Kind::Rule, r.as_str()))
         } else if let Some(t) = &filter.tag {
-            (IX_TAG, prefixed(t, &[]))
-        } else if let Some(t) = &tenant {
-            (IX_TENANT, prefixed(t, &[]))
+            Some((Kind::Tag, t.as_str()))
         } else {
-            (IX_TIME, Vec::new())
+            tenant.as_deref().map(|t| (Kind::Tenant, t))
         };
-        let mut upper = prefix.clone();
-        match &after {
-            Some(c) => upper.extend_from_slice(c),
-            None => upper.extend_from_slice(&[0xff; 17]),
-        }
+        let before = after.unwrap_or(u64::MAX);
         let mut items = Vec::new();
         let mut next = None;
-        for item in self.ix[ix].range(prefix.clone()..upper).rev() {
-            let (k, _) = item.map_err(io)?;
-            let Some(pos) = k.get(prefix.len()..).filter(|p| p.len() == 16) else {
-                continue;
-            };
-            if filter.since_ms.is_some_and(|s| ts_of(pos) < s) {
-                break;
+        'batches: for s in self.summaries(before)? {
+            let s = s?;
+            if let Some(since) = filter.since_ms {
+                if s.max_ts_so_far < since {
+                    break;
+                }
+                if s.max_ts < since {
+                    continue;
+                }
             }
-            let seq = u64_of(&pos[8..]).unwrap_or(0);
-            let Some(r) = self.get_alert(seq)? else {
-                continue;
+            let seqs = match list {
+                None => (s.first_seq..=s.last_seq.min(before.saturating_sub(1)))
+                    .rev()
+                    .collect::<Vec<_>>(),
+                Some((kind, name)) => {
+                    let key = postings::posting_key(s.first_seq, kind, name);
+                    match self.ix[IX_ALERT].get(key).map_err(io)? {
+                        None => continue,
+                        Some(b) => {
+                            let mut seqs = postings::decode_posting(s.first_seq, &b)
+                                .map_err(|e| corrupt("index", &s.first_seq.to_string(), e))?;
+                            seqs.retain(|q| *q < before);
+                            seqs.reverse();
+                            seqs
+                        }
+                    }
+                }
             };
-            if !alert_matches(&r, &tenant, filter) {
-                continue;
-            }
-            items.push(r);
-            if items.len() == limit {
-                next = Some(encode_cursor('a', pos));
-                break;
+            for seq in seqs {
+                // Retention may have removed part of the batch.
+                let Some(r) = self.get_alert(seq)? else {
+                    continue;
+                };
+                if !alert_matches(&r, &tenant, filter) {
+                    continue;
+                }
+                items.push(r);
+                if items.len() == limit {
+                    next = Some(encode_cursor('a', &seq.to_be_bytes()));
+                    break 'batches;
+                }
             }
         }
         Ok(Page { items, next })
@@ -971,7 +1046,7 @@ impl Store for SledStore {
         if !changed {
             return Ok(Some(inc));
         }
-        let mut p = Pending::new(&self.key, &w);
+        let mut p = Pending::new();
         let v = serde_json::to_vec(&inc)
             .map_err(|e| StoreError::Io(format!("cannot encode incident: {e}")))?;
         p.put(INCIDENTS, inc.id.as_bytes(), v);
@@ -1588,6 +1663,57 @@ mod tests {
             let v = chain::verify(&d.0).expect("verify");
             assert_eq!((v.problem, v.unconfirmed), (None, 0));
         }
+    }
+
+    #[test]
+    fn open_indexes_alerts_the_index_is_missing() {
+        let d = TempDir::new();
+        {
+            let s = SledStore::open(&d.0).expect("open");
+            for i in 0..3 {
+                let mut b: Vec<Alert> = (0..4)
+                    .map(|j| alert("acme", "10.1.0.1", "r1", "low", i * 4 + j))
+                    .collect();
+                s.append_alerts(&mut b).expect("append");
+            }
+        }
+        {
+            // As if the index batch of the last write never landed (or, with every summary
+            // gone, a store written before the per-batch index).
+            let db = raw(&d.0);
+            let ix = db.open_tree(INDEXES[IX_ALERT]).expect("tree");
+            ix.remove(postings::summary_key(9)).expect("remove");
+            db.flush().expect("flush");
+        }
+        let listed = |s: &SledStore| {
+            s.alerts(&acme(), &Filter::default(), 100, None)
+                .expect("list")
+                .items
+                .iter()
+                .map(|r| r.seq)
+                .collect::<Vec<_>>()
+        };
+        let s = SledStore::open(&d.0).expect("open");
+        assert_eq!(listed(&s), (1..=12).rev().collect::<Vec<_>>());
+        drop(s);
+        {
+            let db = raw(&d.0);
+            db.open_tree(INDEXES[IX_ALERT])
+                .expect("tree")
+                .clear()
+                .expect("clear");
+            db.flush().expect("flush");
+        }
+        let s = SledStore::open(&d.0).expect("open");
+        assert_eq!(listed(&s), (1..=12).rev().collect::<Vec<_>>());
+        let page = s
+            .alerts(&Scope::All, &Filter::default(), 5, None)
+            .expect("list");
+        let next = s
+            .alerts(&Scope::All, &Filter::default(), 100, page.next.as_deref())
+            .expect("list");
+        assert_eq!(next.items.first().map(|r| r.seq), Some(7));
+        assert_eq!(next.items.len(), 7);
     }
 
     #[test]
