@@ -5,7 +5,6 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
@@ -28,72 +27,9 @@ pub enum DrillError {
     },
 }
 
-/// Sigma's rule levels, lowest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    Informational,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Level {
-    pub const ALL: [Level; 5] = [
-        Level::Informational,
-        Level::Low,
-        Level::Medium,
-        Level::High,
-        Level::Critical,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Informational => "informational",
-            Level::Low => "low",
-            Level::Medium => "medium",
-            Level::High => "high",
-            Level::Critical => "critical",
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Level {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Level, String> {
-        Level::ALL
-            .into_iter()
-            .find(|l| l.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                format!(
-                    "unknown level `{s}`, expected one of `informational`, `low`, `medium`, `high`, `critical`"
-                )
-            })
-    }
-}
-
-impl<'de> Deserialize<'de> for Level {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Level, D::Error> {
-        // A visitor, so that the error carries the value's line rather than its mapping's.
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Level;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a level: informational, low, medium, high or critical")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Level, E> {
-                s.parse().map_err(E::custom)
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
+/// Sigma's rule levels, lowest first: the incident store's, so a drill's `min_level` and an
+/// incident's severity are the same thing.
+pub use crate::incident::Level;
 
 /// An interval of alert time; `end` is optional (open-ended).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

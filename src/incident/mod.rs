@@ -28,7 +28,7 @@ pub use sled_store::{decode_alert, decode_incident, RetentionReport, SledStore, 
 
 /// Severity, ordered; parsed from a rule's `level` (Sigma: informational low medium high
 /// critical). Unknown levels count as informational.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Informational,
@@ -39,6 +39,14 @@ pub enum Level {
 }
 
 impl Level {
+    pub const ALL: [Level; 5] = [
+        Level::Informational,
+        Level::Low,
+        Level::Medium,
+        Level::High,
+        Level::Critical,
+    ];
+
     pub fn parse(s: &str) -> Option<Level> {
         Some(match s.to_ascii_lowercase().as_str() {
             "informational" | "info" => Level::Informational,
@@ -63,6 +71,34 @@ impl Level {
 impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Level {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Level, D::Error> {
+        // A visitor, so that the error carries the value's line rather than its mapping's.
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Level;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a level: informational, low, medium, high or critical")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Level, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Level, String> {
+        Level::parse(s.trim()).ok_or_else(|| {
+            format!(
+                "unknown level `{s}`, expected one of `informational`, `low`, `medium`, `high`, `critical`"
+            )
+        })
     }
 }
 
