@@ -67,22 +67,7 @@ fn rule_pack_loads_and_passes_its_tests() {
     assert!(docs >= 50, "only {docs} rules");
 }
 
-const TACTICS: &[&str] = &[
-    "reconnaissance",
-    "resource_development",
-    "initial_access",
-    "execution",
-    "persistence",
-    "privilege_escalation",
-    "defense_evasion",
-    "credential_access",
-    "discovery",
-    "lateral_movement",
-    "collection",
-    "command_and_control",
-    "exfiltration",
-    "impact",
-];
+use vigil::drill::attack::TACTICS;
 
 /// id (a UUID), title, description, references, author, date, level, falsepositives, and tags
 /// naming at least one ATT&CK technique and one tactic.
