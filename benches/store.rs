@@ -137,7 +137,7 @@ fn main() {
         let recs = store.append_alerts(&mut batch).expect("append");
         spent += t.elapsed();
         if keep_json {
-            json_lines.extend(recs.iter().map(|r| r.json.to_string()));
+            json_lines.extend(recs.iter().map(|r| r.json.get().to_string()));
         }
         n += k as u64;
     }

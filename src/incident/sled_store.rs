@@ -19,8 +19,8 @@ use super::chain::{self, BatchEntry, ChainKey, Link, CHAIN_TREE, HEAD_KEY, OP_DE
 use super::grouping::{self, Grouper};
 use super::postings::{self, BatchIndex, Kind, Summary};
 use super::{
-    Action, AlertRecord, Filter, Incident, Level, Notice, Page, Scope, Status, Store, StoreError,
-    StoreStats,
+    Action, AlertJson, AlertRecord, Filter, Incident, Level, Notice, Page, Scope, Status, Store,
+    StoreError, StoreStats,
 };
 use crate::rules::Alert;
 
@@ -756,11 +756,8 @@ impl Store for SledStore {
             let seq = w.alert_seq;
             w.alert_seq += 1;
             let id = format!("a-{seq:016x}");
-            let mut json = serde_json::to_value(a)
+            let json = AlertJson::of_alert(&id, a)
                 .map_err(|e| StoreError::Io(format!("cannot encode alert: {e}")))?;
-            if let Some(m) = json.as_object_mut() {
-                m.insert("id".into(), serde_json::Value::String(id.clone()));
-            }
             let rec = AlertRecord {
                 seq,
                 id,
@@ -1182,8 +1179,18 @@ mod tests {
         assert_eq!(batch[0].incident_id, batch[1].incident_id);
         assert_ne!(batch[0].incident_id, batch[2].incident_id);
         assert_eq!(recs[0].id, "a-0000000000000001");
-        assert_eq!(recs[0].json["id"], "a-0000000000000001");
-        assert_eq!(recs[0].json["incident_id"], "i-0000000000000001");
+        let json = recs[0].json.value();
+        assert_eq!(json["id"], "a-0000000000000001");
+        assert_eq!(json["incident_id"], "i-0000000000000001");
+        // What the API shows is what it showed when records carried a `Value`.
+        let mut before = serde_json::to_value(&batch[0]).expect("value");
+        if let Some(m) = before.as_object_mut() {
+            m.insert("id".into(), "a-0000000000000001".into());
+        }
+        assert_eq!(
+            serde_json::to_string(&json).expect("encode"),
+            serde_json::to_string(&before).expect("encode")
+        );
         let inc = s
             .incident(&Scope::All, "i-0000000000000001")
             .expect("read")
