@@ -4,7 +4,8 @@
 //! CLI, WAL, one transaction per batch, an index on tenant and time), when it is installed.
 //!
 //! `cargo bench --bench store` works under `target/bench/store/` and removes it at the end.
-//! Set `VIGIL_BENCH_ALERTS` to change the number of alerts (default 1,000,000).
+//! Set `VIGIL_BENCH_ALERTS` to change the number of alerts (default 1,000,000) and
+//! `VIGIL_BENCH_BATCH` the batch size, for every store alike (default 1,024).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -15,7 +16,7 @@ use vigil::event::{f, Event, Kind, LogSource, Timestamp};
 use vigil::incident::{Filter, Scope, SledStore, Store};
 use vigil::rules::{Alert, RuleInfo, RuleKind, RuleLogSource};
 
-const BATCH: usize = 1024;
+const DEFAULT_BATCH: usize = 1024;
 const TENANTS: usize = 10;
 const QUERIES: usize = 1000;
 
@@ -115,12 +116,17 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let batch_size: usize = std::env::var("VIGIL_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&b| b > 0)
+        .unwrap_or(DEFAULT_BATCH);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/store");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).expect("bench folder");
     let rules = rules();
     println!(
-        "store benchmark: {total} alerts, {TENANTS} tenants, batches of {BATCH}, flush per batch"
+        "store benchmark: {total} alerts, {TENANTS} tenants, batches of {batch_size}, flush per batch"
     );
 
     // vigil: grouping, 5+ index entries per alert, the HMAC chain, flush per batch.
@@ -131,13 +137,13 @@ fn main() {
     let keep_json = total <= 2_000_000;
     let mut n = 0u64;
     while n < total {
-        let k = BATCH.min((total - n) as usize);
+        let k = batch_size.min((total - n) as usize);
         let mut batch: Vec<Alert> = (0..k as u64).map(|i| alert(&rules, n + i)).collect();
         let t = Instant::now();
         let recs = store.append_alerts(&mut batch).expect("append");
         spent += t.elapsed();
         if keep_json {
-            json_lines.extend(recs.iter().map(|r| r.json.to_string()));
+            json_lines.extend(recs.iter().map(|r| r.json.get().to_string()));
         }
         n += k as u64;
     }
@@ -197,10 +203,10 @@ fn main() {
         .expect("sled");
     let tree = db.open_tree("alerts").expect("tree");
     let t = Instant::now();
-    for (b, chunk) in json_lines.chunks(BATCH).enumerate() {
+    for (b, chunk) in json_lines.chunks(batch_size).enumerate() {
         let mut batch = sled::Batch::default();
         for (i, j) in chunk.iter().enumerate() {
-            let seq = (b * BATCH + i) as u64;
+            let seq = (b * batch_size + i) as u64;
             batch.insert(&seq.to_be_bytes(), j.as_bytes());
         }
         tree.apply_batch(batch).expect("batch");
@@ -217,7 +223,7 @@ fn main() {
 
     // Peer 2: SQLite through its CLI.
     if Command::new("sqlite3").arg("-version").output().is_ok() {
-        sqlite_peer(&root, &json_lines);
+        sqlite_peer(&root, &json_lines, batch_size);
     } else {
         println!("sqlite3 not installed: no SQLite figures");
     }
@@ -226,7 +232,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-fn sqlite_peer(root: &Path, lines: &[String]) {
+fn sqlite_peer(root: &Path, lines: &[String], batch_size: usize) {
     use std::io::Write;
     let db = root.join("alerts.sqlite");
     let sql = root.join("load.sql");
@@ -239,10 +245,10 @@ fn sqlite_peer(root: &Path, lines: &[String]) {
              CREATE INDEX alerts_tenant ON alerts(tenant, ts, seq);"
         )
         .expect("write");
-        for (b, chunk) in lines.chunks(BATCH).enumerate() {
+        for (b, chunk) in lines.chunks(batch_size).enumerate() {
             writeln!(w, "BEGIN;").expect("write");
             for (i, j) in chunk.iter().enumerate() {
-                let seq = b * BATCH + i;
+                let seq = b * batch_size + i;
                 let tenant = format!("tenant-{:02}", seq % TENANTS);
                 writeln!(
                     w,

@@ -143,7 +143,7 @@ fn alert(seq: u64, incident: &str, title: &str, level: Level, tags: &[&str]) -> 
         level,
         tags,
         incident_id: incident.into(),
-        json,
+        json: json.into(),
     }))
 }
 

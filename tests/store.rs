@@ -3,6 +3,7 @@
 //! record list edited) fails with exit 1 naming the problem; a store left by a killed writer
 //! still verifies.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -297,6 +298,10 @@ fn writer_child() {
             })
             .collect();
         s.append_alerts(&mut b).expect("append");
+        // The last round whose alerts were acknowledged (stored durably).
+        let acked = Path::new(&dir).join("acked");
+        std::fs::write(acked.with_extension("new"), round.to_string()).expect("acked");
+        std::fs::rename(acked.with_extension("new"), &acked).expect("acked");
         if round == 3 {
             std::fs::write(Path::new(&dir).join("ready"), b"").expect("marker");
         }
@@ -325,8 +330,43 @@ fn killed_writer_leaves_a_verifiable_store() {
     child.wait().expect("reap");
     let o = verify(&d.0);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    // And the daemon can open it again and carry on.
+    // And the daemon can open it again, with every acknowledged alert counted in its incident,
+    // and carry on.
     let s = SledStore::open(&d.0).expect("reopen after kill");
+    let acked: i64 = std::fs::read_to_string(d.0.join("acked"))
+        .expect("acked")
+        .parse()
+        .expect("round");
+    let mut stored: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = s
+            .alerts(&Scope::All, &Filter::default(), 1000, cursor.as_deref())
+            .expect("list alerts");
+        for a in &page.items {
+            let slot = stored.entry(a.incident_id.clone()).or_default();
+            slot.1 += 1;
+            if a.ts_ms <= 1_764_000_000_000 + acked * 1000 {
+                slot.0 += 1;
+            }
+        }
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert!(!stored.is_empty());
+    for (id, (acknowledged, all)) in &stored {
+        let inc = s
+            .incident(&Scope::All, id)
+            .expect("read incident")
+            .expect("incident of a stored alert");
+        assert!(
+            *acknowledged <= inc.alert_count && inc.alert_count <= *all,
+            "{id}: {} alerts counted, {acknowledged} acknowledged, {all} stored",
+            inc.alert_count
+        );
+    }
     let mut b = vec![alert("acme", "10.1.0.1", 100)];
     s.append_alerts(&mut b).expect("append");
     drop(s);

@@ -189,7 +189,7 @@ pub(crate) fn visible(scope: &Scope, filter: &Filter, a: &AlertRecord) -> bool {
 
 fn event(a: &AlertRecord) -> Bytes {
     // serde_json escapes newlines inside strings, so the data is one line.
-    let data = serde_json::to_string(&a.json).unwrap_or_else(|_| "null".into());
+    let data = serde_json::to_string(&a.json.value()).unwrap_or_else(|_| "null".into());
     Bytes::from(format!("id: {}\nevent: alert\ndata: {data}\n\n", a.seq))
 }
 
@@ -360,7 +360,7 @@ mod tests {
             level,
             tags: tags.iter().map(|t| t.to_string()).collect(),
             incident_id: "i-1".into(),
-            json: serde_json::Value::Null,
+            json: serde_json::Value::Null.into(),
         };
         let rec = a(Some("acme"), Level::Medium, "r-1", &["x"]);
         let all = Scope::All;

@@ -108,7 +108,8 @@ impl MemStore {
             json: serde_json::json!({
                 "id": id, "rule": {"id": rule, "level": level.as_str(), "tags": tags},
                 "tenant": tenant, "incident_id": incident_id,
-            }),
+            })
+            .into(),
         };
         let inc = Incident {
             id: incident_id,

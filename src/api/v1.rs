@@ -253,7 +253,7 @@ async fn list(state: &ApiState, scope: Scope, query: Option<&str>, kind: Kind) -
         let cursor = q.cursor.as_deref();
         let page = if kind == Kind::Alerts {
             s.alerts(scope, &q.filter, q.limit, cursor).map(|p| {
-                let items: Vec<_> = p.items.into_iter().map(|a| a.json).collect();
+                let items: Vec<_> = p.items.iter().map(|a| a.json.value()).collect();
                 serde_json::json!({ "items": items, "next_cursor": p.next })
             })
         } else {

@@ -4,7 +4,7 @@
 //! The grouper owns the incidents that can still take alerts (last alert within the window of
 //! the newest event time seen); the store persists what it changes and reloads it on open.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::{Change, Incident, Level, Status};
@@ -102,6 +102,9 @@ pub struct Grouper {
     next_seq: u64,
     /// The newest event time seen (ms).
     now_ms: i64,
+    /// Incidents opened, or changed beyond their counters (`alert_count`, `first_ms`,
+    /// `last_ms`), since the last [`Grouper::take_shown`].
+    shown: HashSet<String>,
 }
 
 impl Grouper {
@@ -112,6 +115,7 @@ impl Grouper {
             by_id: HashMap::new(),
             next_seq: next_seq.max(1),
             now_ms: i64::MIN,
+            shown: HashSet::new(),
         }
     }
 
@@ -187,7 +191,9 @@ impl Grouper {
         if let Some(inc) = self.active.get_mut(&key) {
             if ts.saturating_sub(inc.last_ms) <= window {
                 let before = (inc.status, inc.severity);
-                grow(inc, alert, ts, level, at_ms);
+                if grow(inc, alert, ts, level, at_ms) {
+                    self.shown.insert(inc.id.clone());
+                }
                 return (inc.id.clone(), Some(before));
             }
             let old = inc.id.clone();
@@ -216,7 +222,14 @@ impl Grouper {
         }
         self.by_id.insert(id.clone(), key.clone());
         self.active.insert(key, inc);
+        self.shown.insert(id.clone());
         (id, None)
+    }
+
+    /// The incidents opened or changed beyond their counters since the last call; the store
+    /// writes those in full and only the counters of the rest.
+    pub fn take_shown(&mut self) -> HashSet<String> {
+        std::mem::take(&mut self.shown)
     }
 
     /// Drops incidents whose window has passed (on event time); they can take no more alerts.
@@ -233,7 +246,9 @@ impl Grouper {
     }
 }
 
-fn grow(inc: &mut Incident, alert: &Alert, ts: i64, level: Level, at_ms: i64) {
+/// Adds `alert` to `inc`; true when more than its counters changed.
+fn grow(inc: &mut Incident, alert: &Alert, ts: i64, level: Level, at_ms: i64) -> bool {
+    let shown = (inc.history.len(), inc.tags.len());
     inc.alert_count = inc.alert_count.saturating_add(alert.count.max(1));
     inc.first_ms = inc.first_ms.min(ts);
     inc.last_ms = inc.last_ms.max(ts);
@@ -262,6 +277,8 @@ fn grow(inc: &mut Incident, alert: &Alert, ts: i64, level: Level, at_ms: i64) {
     for t in &alert.rule.tags {
         push_capped(&mut inc.tags, t);
     }
+    // Status, severity and rules change only with a history entry; tags may change alone.
+    shown != (inc.history.len(), inc.tags.len())
 }
 
 /// Applies an operator's action; `Err` says why it does not apply.

@@ -17,11 +17,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::rules::Alert;
 
+pub mod alert_json;
 pub mod chain;
 pub mod grouping;
 pub mod postings;
 pub mod sled_store;
 
+pub use alert_json::AlertJson;
 pub use chain::{verify, Problem, ProblemKind, VerifyError, VerifyReport};
 pub use grouping::{Grouper, DEFAULT_WINDOW};
 pub use sled_store::{decode_alert, decode_incident, RetentionReport, SledStore, StoreOptions};
@@ -134,7 +136,7 @@ pub struct AlertRecord {
     pub tags: Vec<String>,
     pub incident_id: String,
     /// The alert JSON, as written to the JSON-lines output (with `id` and `incident_id`).
-    pub json: serde_json::Value,
+    pub json: AlertJson,
 }
 
 /// One change to an incident.

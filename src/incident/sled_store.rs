@@ -6,6 +6,10 @@
 //! records, indexes, signed head), then one flush; notices go out only after the flush. A crash
 //! between those steps leaves a chain entry past the signed head, which `open` reconciles.
 //! Lists are newest first in the order alerts were stored (sequence number).
+//!
+//! An incident that a batch only added alerts to is not rewritten: the batch writes its
+//! counters into a small chained record, reads apply them, and every few batches such
+//! incidents are written in full and the records removed (see `Counts`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -19,8 +23,8 @@ use super::chain::{self, BatchEntry, ChainKey, Link, CHAIN_TREE, HEAD_KEY, OP_DE
 use super::grouping::{self, Grouper};
 use super::postings::{self, BatchIndex, Kind, Summary};
 use super::{
-    Action, AlertRecord, Filter, Incident, Level, Notice, Page, Scope, Status, Store, StoreError,
-    StoreStats,
+    Action, AlertJson, AlertRecord, Filter, Incident, Level, Notice, Page, Scope, Status, Store,
+    StoreError, StoreStats,
 };
 use crate::rules::Alert;
 
@@ -82,6 +86,84 @@ const META_INCIDENT_SEQ: &[u8] = b"incident_seq";
 const META_ALERT_COUNT: &[u8] = b"alert_count";
 const META_ALERT_BYTES: &[u8] = b"alert_bytes";
 const META_RETENTION: &[u8] = b"retention";
+/// Prefix of the counters records: `counts\0` + the chain entry number, big-endian.
+const META_COUNTS: &[u8] = b"counts\0";
+/// Every this many write batches, incidents with unwritten counters are written in full and
+/// the counters records go.
+const FULL_EVERY: u64 = 16;
+
+/// The counters of an incident whose newest version is not written in full: a batch that only
+/// added alerts to it writes these (32 bytes and the id) instead of the whole incident. They
+/// only ever grow, so merging any records in any order gives the newest values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Counts {
+    alert_count: u64,
+    first_ms: i64,
+    last_ms: i64,
+}
+
+impl Counts {
+    fn of(inc: &Incident) -> Counts {
+        Counts {
+            alert_count: inc.alert_count,
+            first_ms: inc.first_ms,
+            last_ms: inc.last_ms,
+        }
+    }
+
+    fn apply(self, inc: &mut Incident) {
+        inc.alert_count = inc.alert_count.max(self.alert_count);
+        inc.first_ms = inc.first_ms.min(self.first_ms);
+        inc.last_ms = inc.last_ms.max(self.last_ms);
+    }
+
+    fn merge(self, other: Counts) -> Counts {
+        Counts {
+            alert_count: self.alert_count.max(other.alert_count),
+            first_ms: self.first_ms.min(other.first_ms),
+            last_ms: self.last_ms.max(other.last_ms),
+        }
+    }
+}
+
+/// A counters record: per incident, the id's length (u16), the id, then the counts (u64,
+/// i64, i64), all big-endian.
+fn encode_counts(items: &[(String, Counts)]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(items.len() * 44);
+    for (id, c) in items {
+        let id = &id.as_bytes()[..id.len().min(u16::MAX as usize)];
+        v.extend_from_slice(&(id.len() as u16).to_be_bytes());
+        v.extend_from_slice(id);
+        v.extend_from_slice(&c.alert_count.to_be_bytes());
+        v.extend_from_slice(&c.first_ms.to_be_bytes());
+        v.extend_from_slice(&c.last_ms.to_be_bytes());
+    }
+    v
+}
+
+fn decode_counts(mut b: &[u8]) -> Option<Vec<(String, Counts)>> {
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = (b.get(..n)?, b.get(n..)?);
+        *b = rest;
+        Some(head)
+    }
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let len = u16::from_be_bytes(take(&mut b, 2)?.try_into().ok()?) as usize;
+        let id = std::str::from_utf8(take(&mut b, len)?).ok()?.to_string();
+        let mut n = || Some(u64::from_be_bytes(take(&mut b, 8)?.try_into().ok()?));
+        let (count, first, last) = (n()?, n()? as i64, n()? as i64);
+        out.push((
+            id,
+            Counts {
+                alert_count: count,
+                first_ms: first,
+                last_ms: last,
+            },
+        ));
+    }
+    Some(out)
+}
 
 struct Writer {
     grouper: Grouper,
@@ -94,6 +176,8 @@ struct Writer {
     batches: u64,
     /// `max_ts_so_far` of the newest index summary.
     ix_so_far: Option<i64>,
+    /// Keys of the counters records written since incidents were last written in full.
+    counts_keys: Vec<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -126,6 +210,9 @@ pub struct SledStore {
     key: ChainKey,
     writer: Mutex<Writer>,
     counters: Mutex<Counters>,
+    /// Incidents whose stored version is behind on its counters, with the newest counters;
+    /// reads apply them.
+    unsaved: Mutex<HashMap<String, Counts>>,
     notices: broadcast::Sender<Notice>,
     size: Mutex<(Option<Instant>, u64)>,
     dir: PathBuf,
@@ -335,6 +422,7 @@ impl SledStore {
             alert_bytes: meta_u64(META_ALERT_BYTES)?,
             batches: 0,
             ix_so_far: None,
+            counts_keys: Vec::new(),
         };
         let store = SledStore {
             db,
@@ -344,6 +432,7 @@ impl SledStore {
             key,
             writer: Mutex::new(writer),
             counters: Mutex::new(Counters::default()),
+            unsaved: Mutex::new(HashMap::new()),
             notices,
             size: Mutex::new((None, 0)),
             dir,
@@ -353,6 +442,18 @@ impl SledStore {
         for old in OLD_INDEXES {
             store.db.drop_tree(old).map_err(io)?;
         }
+        // Counters written since incidents were last written in full.
+        let mut unsaved: HashMap<String, Counts> = HashMap::new();
+        let mut counts_keys = Vec::new();
+        for item in store.records[META].scan_prefix(META_COUNTS) {
+            let (k, v) = item.map_err(io)?;
+            let items = decode_counts(&v).ok_or_else(|| corrupt("counters", "meta", "bad"))?;
+            for (id, c) in items {
+                let slot = unsaved.entry(id).or_insert(c);
+                *slot = slot.merge(c);
+            }
+            counts_keys.push(k.to_vec());
+        }
         // Incidents: counters, the next id, and the grouping state.
         let mut incidents = Vec::new();
         let mut newest = i64::MIN;
@@ -360,8 +461,11 @@ impl SledStore {
             let mut c = lock(&store.counters);
             for item in store.records[INCIDENTS].iter() {
                 let (k, v) = item.map_err(io)?;
-                let inc: Incident = serde_json::from_slice(&v)
+                let mut inc: Incident = serde_json::from_slice(&v)
                     .map_err(|e| corrupt("incident", &String::from_utf8_lossy(&k), e))?;
+                if let Some(c) = unsaved.get(&inc.id) {
+                    c.apply(&mut inc);
+                }
                 if let Some(n) = inc
                     .id
                     .strip_prefix("i-")
@@ -382,7 +486,9 @@ impl SledStore {
                 w.grouper.restore(inc, newest);
             }
             lock(&store.counters).alerts = w.alert_count;
+            w.counts_keys = counts_keys;
         }
+        *lock(&store.unsaved) = unsaved;
         Ok(store)
     }
 
@@ -570,6 +676,42 @@ impl SledStore {
         Ok(())
     }
 
+    /// Writes in full every incident with unwritten counters that this batch did not touch
+    /// (touched ones are written by the caller), and removes the counters records.
+    fn write_unsaved(
+        &self,
+        w: &Writer,
+        touched: &[(String, Option<(Status, Level)>)],
+        p: &mut Pending,
+    ) -> Result<(), StoreError> {
+        let ids: Vec<String> = {
+            let u = lock(&self.unsaved);
+            let done: std::collections::HashSet<&str> =
+                touched.iter().map(|(id, _)| id.as_str()).collect();
+            u.keys()
+                .filter(|id| !done.contains(id.as_str()))
+                .cloned()
+                .collect()
+        };
+        for id in ids {
+            let inc = match w.grouper.get(&id) {
+                Some(inc) => inc.clone(),
+                // Its entity started a new incident: the stored version plus its counters.
+                None => match self.get_incident(&id)? {
+                    Some(inc) => inc,
+                    None => continue,
+                },
+            };
+            let v = serde_json::to_vec(&inc)
+                .map_err(|e| StoreError::Io(format!("cannot encode incident: {e}")))?;
+            p.put(INCIDENTS, inc.id.as_bytes(), v);
+        }
+        for k in &w.counts_keys {
+            p.del(META, k);
+        }
+        Ok(())
+    }
+
     fn publish(&self, n: Notice) {
         // No subscriber is fine: nobody is listening yet.
         let _ = self.notices.send(n);
@@ -584,12 +726,17 @@ impl SledStore {
         }
     }
 
+    /// The incident as stored, with counters the store has not written in full yet.
     fn get_incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
         match self.records[INCIDENTS].get(id.as_bytes()).map_err(io)? {
             None => Ok(None),
-            Some(v) => decode_incident(&v)
-                .map(Some)
-                .map_err(|e| corrupt("incident", id, e)),
+            Some(v) => {
+                let mut inc = decode_incident(&v).map_err(|e| corrupt("incident", id, e))?;
+                if let Some(c) = lock(&self.unsaved).get(id) {
+                    c.apply(&mut inc);
+                }
+                Ok(Some(inc))
+            }
         }
     }
 
@@ -690,14 +837,23 @@ impl SledStore {
             });
             p.put(META, META_RETENTION, checkpoint.to_string().into_bytes());
             self.commit(&mut w, p)?;
+            let mut u = lock(&self.unsaved);
             for id in &gone {
                 w.grouper.forget(id);
+                u.remove(id);
             }
+            drop(u);
             let mut c = lock(&self.counters);
             c.incidents = c.incidents.saturating_sub(gone.len() as u64);
         }
         Ok(report)
     }
+}
+
+fn prefixed_counts(n: u64) -> Vec<u8> {
+    let mut k = META_COUNTS.to_vec();
+    k.extend_from_slice(&n.to_be_bytes());
+    k
 }
 
 /// Points an incident's index entries at status `to` (moving them from `inc.status`), or with
@@ -749,6 +905,9 @@ impl Store for SledStore {
             }
             a.incident_id = Some(id);
         }
+        let shown = w.grouper.take_shown();
+        // Every FULL_EVERY batches, before the grouper evicts, everything is written in full.
+        let full = (w.batches + 1) % FULL_EVERY == 0;
         let mut p = Pending::new();
         let mut out = Vec::with_capacity(alerts.len());
         let mut bytes = 0u64;
@@ -756,11 +915,8 @@ impl Store for SledStore {
             let seq = w.alert_seq;
             w.alert_seq += 1;
             let id = format!("a-{seq:016x}");
-            let mut json = serde_json::to_value(a)
+            let json = AlertJson::of_alert(&id, a)
                 .map_err(|e| StoreError::Io(format!("cannot encode alert: {e}")))?;
-            if let Some(m) = json.as_object_mut() {
-                m.insert("id".into(), serde_json::Value::String(id.clone()));
-            }
             let rec = AlertRecord {
                 seq,
                 id,
@@ -786,13 +942,18 @@ impl Store for SledStore {
         let mut incs = Vec::with_capacity(touched.len());
         let mut new_incidents = 0u64;
         let mut deltas = Vec::new();
+        let mut counts: Vec<(String, Counts)> = Vec::new();
         for (id, before) in &touched {
             let Some(inc) = w.grouper.get(id) else {
                 continue;
             };
-            let v = serde_json::to_vec(inc)
-                .map_err(|e| StoreError::Io(format!("cannot encode incident: {e}")))?;
-            p.put(INCIDENTS, inc.id.as_bytes(), v);
+            if full || shown.contains(id) {
+                let v = serde_json::to_vec(inc)
+                    .map_err(|e| StoreError::Io(format!("cannot encode incident: {e}")))?;
+                p.put(INCIDENTS, inc.id.as_bytes(), v);
+            } else {
+                counts.push((inc.id.clone(), Counts::of(inc)));
+            }
             match before {
                 None => {
                     new_incidents += 1;
@@ -815,7 +976,28 @@ impl Store for SledStore {
         p.meta_u64(META_INCIDENT_SEQ, w.grouper.next_seq());
         p.meta_u64(META_ALERT_COUNT, w.alert_count);
         p.meta_u64(META_ALERT_BYTES, w.alert_bytes);
+        let counts_key = prefixed_counts(w.chain_n + 1);
+        if full {
+            self.write_unsaved(&w, &touched, &mut p)?;
+        } else if !counts.is_empty() {
+            p.put(META, &counts_key, encode_counts(&counts));
+        }
         self.commit(&mut w, p)?;
+        {
+            let mut u = lock(&self.unsaved);
+            if full {
+                u.clear();
+                w.counts_keys.clear();
+            } else {
+                for (id, _) in &touched {
+                    u.remove(id);
+                }
+                if !counts.is_empty() {
+                    u.extend(counts);
+                    w.counts_keys.push(counts_key);
+                }
+            }
+        }
         if let Some(s) = summary {
             w.ix_so_far = Some(s.max_ts_so_far);
         }
@@ -1055,6 +1237,7 @@ impl Store for SledStore {
         }
         self.commit(&mut w, p)?;
         w.grouper.replace(&inc);
+        lock(&self.unsaved).remove(&inc.id);
         drop(w);
         {
             let mut c = lock(&self.counters);
@@ -1182,8 +1365,18 @@ mod tests {
         assert_eq!(batch[0].incident_id, batch[1].incident_id);
         assert_ne!(batch[0].incident_id, batch[2].incident_id);
         assert_eq!(recs[0].id, "a-0000000000000001");
-        assert_eq!(recs[0].json["id"], "a-0000000000000001");
-        assert_eq!(recs[0].json["incident_id"], "i-0000000000000001");
+        let json = recs[0].json.value();
+        assert_eq!(json["id"], "a-0000000000000001");
+        assert_eq!(json["incident_id"], "i-0000000000000001");
+        // What the API shows is what it showed when records carried a `Value`.
+        let mut before = serde_json::to_value(&batch[0]).expect("value");
+        if let Some(m) = before.as_object_mut() {
+            m.insert("id".into(), "a-0000000000000001".into());
+        }
+        assert_eq!(
+            serde_json::to_string(&json).expect("encode"),
+            serde_json::to_string(&before).expect("encode")
+        );
         let inc = s
             .incident(&Scope::All, "i-0000000000000001")
             .expect("read")
@@ -1714,6 +1907,79 @@ mod tests {
             .expect("list");
         assert_eq!(next.items.first().map(|r| r.seq), Some(7));
         assert_eq!(next.items.len(), 7);
+    }
+
+    #[test]
+    fn counters_only_growth_is_read_back_reopened_and_written_in_full_later() {
+        let d = TempDir::new();
+        let counts_records = |s: &SledStore| s.records[META].scan_prefix(META_COUNTS).count();
+        let id;
+        {
+            let s = SledStore::open(&d.0).expect("open");
+            let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 0)];
+            s.append_alerts(&mut b).expect("append");
+            id = b[0].incident_id.clone().expect("id");
+            for i in 1..5 {
+                let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", i)];
+                s.append_alerts(&mut b).expect("append");
+            }
+            let stored = s.records[INCIDENTS].get(&id).expect("get").expect("stored");
+            assert_eq!(decode_incident(&stored).expect("decode").alert_count, 1);
+            assert_eq!(counts_records(&s), 4);
+            let inc = s.incident(&acme(), &id).expect("read").expect("exists");
+            assert_eq!((inc.alert_count, inc.last_ms), (5, 4000));
+            // An operator's change writes the incident with its newest counters.
+            let inc = s
+                .update_incident(&acme(), &id, Action::Assign("ana".into()), "ana")
+                .expect("assign")
+                .expect("exists");
+            assert_eq!(inc.alert_count, 5);
+            let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 5)];
+            s.append_alerts(&mut b).expect("append");
+        }
+        // As after a crash: nothing but what each batch committed.
+        let s = SledStore::open(&d.0).expect("reopen");
+        let inc = s.incident(&acme(), &id).expect("read").expect("exists");
+        assert_eq!((inc.alert_count, inc.last_ms), (6, 5000));
+        assert_eq!(inc.assignee.as_deref(), Some("ana"));
+        let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 6)];
+        s.append_alerts(&mut b).expect("append");
+        assert_eq!(b[0].incident_id.as_deref(), Some(id.as_str()));
+        // Every FULL_EVERY batches, incidents are written in full and the records go.
+        for i in 7..7 + FULL_EVERY as i64 {
+            let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", i)];
+            s.append_alerts(&mut b).expect("append");
+            if counts_records(&s) == 0 {
+                break;
+            }
+        }
+        assert_eq!(counts_records(&s), 0);
+        let stored = s.records[INCIDENTS].get(&id).expect("get").expect("stored");
+        let inc = decode_incident(&stored).expect("decode");
+        assert_eq!(
+            inc,
+            s.incident(&acme(), &id).expect("read").expect("exists")
+        );
+        drop(s);
+        let v = chain::verify(&d.0).expect("verify");
+        assert_eq!(v.problem, None);
+    }
+
+    #[test]
+    fn counters_records_round_trip_and_reject_garbage() {
+        let c = Counts {
+            alert_count: 7,
+            first_ms: -3,
+            last_ms: 9,
+        };
+        let items = vec![("i-1".to_string(), c), ("i-2".to_string(), c)];
+        assert_eq!(decode_counts(&encode_counts(&items)), Some(items.clone()));
+        let b = encode_counts(&items);
+        for n in 0..b.len() {
+            if n != 0 && n != b.len() / 2 {
+                assert_eq!(decode_counts(&b[..n]), None, "{n}");
+            }
+        }
     }
 
     #[test]

@@ -178,11 +178,12 @@ impl State {
     }
 
     fn alert(&mut self, a: &AlertRecord) {
-        let title = a.json["rule"]["title"]
+        let json = a.json.value();
+        let title = json["rule"]["title"]
             .as_str()
             .unwrap_or(&a.rule_id)
             .to_string();
-        let summary = a.json["summary"].as_str().unwrap_or(&title).to_string();
+        let summary = json["summary"].as_str().unwrap_or(&title).to_string();
         let make = || Tracked {
             title: title.clone(),
             tenant: a.tenant.clone(),

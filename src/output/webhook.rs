@@ -156,7 +156,7 @@ async fn follow(
         if min_level.is_some_and(|min| alert.level < min) {
             return;
         }
-        let Ok(json) = serde_json::to_vec(&alert.json) else {
+        let Ok(json) = serde_json::to_vec(&alert.json.value()) else {
             return;
         };
         if tx.try_send(Bytes::from(json)).is_err() {
