@@ -2,7 +2,8 @@
 //! gives them their incident) before any output sees them, and the housekeeping task that
 //! applies retention and keeps the incident, risk and store-size metrics current.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::config::StoreConfig;
@@ -13,32 +14,93 @@ use crate::metrics;
 use crate::pipeline::Sink;
 use crate::rules::Alert;
 
-/// Stores each batch of alerts (durably: the store flushes before it returns) and fills in
-/// their `incident_id`, then hands them to the next sink (the JSON-lines file).
+/// Stores alerts (durably: the store flushes before it returns) and fills in their
+/// `incident_id`, then hands them to the next sink (the JSON-lines file). The store writes on
+/// a thread of its own with group commit: whatever alerts queued up while one batch was being
+/// flushed go into the next append and its one flush, so detection never waits for the disk
+/// (it waits only when the store falls a whole queue behind).
 pub struct Stored {
-    pub store: Arc<SledStore>,
-    pub next: Box<dyn Sink>,
+    tx: Option<crossbeam_channel::Sender<Vec<Alert>>>,
+    next: Arc<Mutex<Box<dyn Sink>>>,
+    store: Arc<SledStore>,
+    writer: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Batches of alerts waiting for the store.
+const STORE_QUEUE: usize = 256;
+
+fn store_err(e: crate::incident::StoreError) -> std::io::Error {
+    std::io::Error::other(format!("incident store: {e}"))
+}
+
+fn locked(next: &Mutex<Box<dyn Sink>>) -> std::sync::MutexGuard<'_, Box<dyn Sink>> {
+    next.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Stored {
+    pub fn start(store: Arc<SledStore>, next: Box<dyn Sink>) -> std::io::Result<Stored> {
+        let next = Arc::new(Mutex::new(next));
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<Alert>>(STORE_QUEUE);
+        let (s, n) = (store.clone(), next.clone());
+        let writer = std::thread::Builder::new()
+            .name("store".into())
+            .spawn(move || {
+                let depth = metrics::QUEUE_DEPTH.with_label_values(&["store"]);
+                while let Ok(mut alerts) = rx.recv() {
+                    // Group commit: everything queued meanwhile shares this append's flush.
+                    while let Ok(more) = rx.try_recv() {
+                        alerts.extend(more);
+                    }
+                    depth.set(rx.len() as i64);
+                    s.append_alerts(&mut alerts).map_err(store_err)?;
+                    locked(&n).alerts(&mut alerts)?;
+                }
+                Ok(())
+            })?;
+        Ok(Stored {
+            tx: Some(tx),
+            next,
+            store,
+            writer: Some(writer),
+        })
+    }
+
+    /// The writer's own result once it has stopped (an error stops it).
+    fn writer_result(&mut self) -> std::io::Result<()> {
+        match self.writer.take().map(JoinHandle::join) {
+            None => Ok(()),
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(std::io::Error::other("the store thread panicked")),
+        }
+    }
 }
 
 impl Sink for Stored {
     fn events(&mut self, events: &mut Vec<Event>) -> std::io::Result<()> {
-        self.next.events(events)
+        locked(&self.next).events(events)
     }
 
     fn alerts(&mut self, alerts: &mut Vec<Alert>) -> std::io::Result<()> {
-        if !alerts.is_empty() {
-            self.store
-                .append_alerts(alerts)
-                .map_err(|e| std::io::Error::other(format!("incident store: {e}")))?;
+        if alerts.is_empty() {
+            return Ok(());
         }
-        self.next.alerts(alerts)
+        let batch = std::mem::take(alerts);
+        let sent = self.tx.as_ref().map(|tx| tx.send(batch).is_ok());
+        if sent != Some(true) {
+            // The writer stopped on an error: say which.
+            self.tx = None;
+            self.writer_result()?;
+            return Err(std::io::Error::other("the incident store has stopped"));
+        }
+        Ok(())
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
-        self.next.finish()?;
-        self.store
-            .flush()
-            .map_err(|e| std::io::Error::other(format!("incident store: {e}")))
+        // Closing the queue lets the writer store what is left and stop.
+        self.tx = None;
+        self.writer_result()?;
+        locked(&self.next).finish()?;
+        self.store.flush().map_err(store_err)
     }
 }
 

@@ -199,10 +199,8 @@ async fn run_async(cfg: Config) -> Result<(), DaemonError> {
     }
 
     let (sink, reopen) = open_output(&cfg)?;
-    let sink: Box<dyn Sink> = Box::new(incidents::Stored {
-        store: store.clone(),
-        next: sink,
-    });
+    let sink: Box<dyn Sink> =
+        Box::new(incidents::Stored::start(store.clone(), sink).map_err(DaemonError::Runtime)?);
     let pipeline = Pipeline::start_with_rules(
         cfg.pipeline.clone(),
         live.enricher(),
