@@ -172,19 +172,7 @@ async fn follow(mut f: Follow, mut notices: broadcast::Receiver<Notice>) {
 
 /// Whether a live alert may go to this stream: the same rules the store applies to reads.
 pub(crate) fn visible(scope: &Scope, filter: &Filter, a: &AlertRecord) -> bool {
-    if let Scope::Tenant(t) = scope {
-        if a.tenant.as_ref() != Some(t) {
-            return false;
-        }
-    }
-    filter.since_ms.is_none_or(|s| a.ts_ms >= s)
-        && filter
-            .tenant
-            .as_ref()
-            .is_none_or(|t| a.tenant.as_ref() == Some(t))
-        && filter.level.is_none_or(|l| a.level >= l)
-        && filter.rule.as_ref().is_none_or(|r| &a.rule_id == r)
-        && filter.tag.as_ref().is_none_or(|t| a.tags.contains(t))
+    scope.sees(&a.tenant) && filter.matches_alert(a)
 }
 
 fn event(a: &AlertRecord) -> Bytes {

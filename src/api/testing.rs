@@ -32,27 +32,12 @@ struct Data {
     incidents: Vec<Incident>,
 }
 
-fn in_scope(scope: &Scope, tenant: &Option<String>) -> bool {
-    match scope {
-        Scope::All => true,
-        Scope::Tenant(t) => tenant.as_ref() == Some(t),
-    }
-}
-
 fn alert_matches(scope: &Scope, f: &Filter, a: &AlertRecord) -> bool {
-    in_scope(scope, &a.tenant) && crate::api::stream::visible(&Scope::All, f, a)
+    scope.sees(&a.tenant) && f.matches_alert(a)
 }
 
 fn incident_matches(scope: &Scope, f: &Filter, i: &Incident) -> bool {
-    in_scope(scope, &i.tenant)
-        && f.since_ms.is_none_or(|s| i.last_ms >= s)
-        && f.tenant
-            .as_ref()
-            .is_none_or(|t| i.tenant.as_ref() == Some(t))
-        && f.level.is_none_or(|l| i.severity >= l)
-        && f.rule.as_ref().is_none_or(|r| i.rules.contains(r))
-        && f.tag.as_ref().is_none_or(|t| i.tags.contains(t))
-        && f.status.is_none_or(|s| i.status == s)
+    scope.sees(&i.tenant) && f.matches_incident(i)
 }
 
 /// Newest first; the cursor is the position to continue from.
@@ -196,7 +181,7 @@ impl Store for MemStore {
         let d = self.data.lock().unwrap();
         Ok(d.incidents
             .iter()
-            .find(|i| i.id == id && in_scope(scope, &i.tenant))
+            .find(|i| i.id == id && scope.sees(&i.tenant))
             .cloned())
     }
 
@@ -211,7 +196,7 @@ impl Store for MemStore {
         let Some(i) = d
             .incidents
             .iter_mut()
-            .find(|i| i.id == id && in_scope(scope, &i.tenant))
+            .find(|i| i.id == id && scope.sees(&i.tenant))
         else {
             return Ok(None);
         };

@@ -121,6 +121,16 @@ pub enum Scope {
     Tenant(String),
 }
 
+impl Scope {
+    /// Whether a record about `tenant` may be seen in this scope.
+    pub fn sees(&self, tenant: &Option<String>) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Tenant(t) => tenant.as_ref() == Some(t),
+        }
+    }
+}
+
 /// A stored alert: DESIGN.md's alert JSON with `id` and `incident_id` filled in.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlertRecord {
@@ -187,6 +197,34 @@ pub struct Filter {
     pub tag: Option<String>,
     /// Incidents only.
     pub status: Option<Status>,
+}
+
+impl Filter {
+    /// Whether an alert passes the filters (scope is the reader's, see [`Scope::sees`]).
+    pub fn matches_alert(&self, a: &AlertRecord) -> bool {
+        self.since_ms.is_none_or(|s| a.ts_ms >= s)
+            && self
+                .tenant
+                .as_ref()
+                .is_none_or(|t| a.tenant.as_ref() == Some(t))
+            && self.level.is_none_or(|l| a.level >= l)
+            && self.rule.as_ref().is_none_or(|r| &a.rule_id == r)
+            && self.tag.as_ref().is_none_or(|t| a.tags.contains(t))
+    }
+
+    /// Whether an incident passes the filters: its last alert, its severity, any of its
+    /// rules and tags, its status.
+    pub fn matches_incident(&self, i: &Incident) -> bool {
+        self.since_ms.is_none_or(|s| i.last_ms >= s)
+            && self
+                .tenant
+                .as_ref()
+                .is_none_or(|t| i.tenant.as_ref() == Some(t))
+            && self.level.is_none_or(|l| i.severity >= l)
+            && self.rule.as_ref().is_none_or(|r| i.rules.contains(r))
+            && self.tag.as_ref().is_none_or(|t| i.tags.contains(t))
+            && self.status.is_none_or(|s| i.status == s)
+    }
 }
 
 /// One page of a list, newest first (alerts: the most recently stored first, by sequence

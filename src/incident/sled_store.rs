@@ -279,28 +279,13 @@ fn tenant_of(scope: &Scope, filter: &Filter) -> Result<Option<String>, ()> {
     }
 }
 
+/// `tenant` is the one [`tenant_of`] resolved from scope and filter.
 fn alert_matches(r: &AlertRecord, tenant: &Option<String>, filter: &Filter) -> bool {
-    tenant.as_ref().is_none_or(|t| r.tenant.as_ref() == Some(t))
-        && filter.since_ms.is_none_or(|s| r.ts_ms >= s)
-        && filter.level.is_none_or(|l| r.level >= l)
-        && filter.rule.as_ref().is_none_or(|x| &r.rule_id == x)
-        && filter.tag.as_ref().is_none_or(|x| r.tags.contains(x))
+    tenant.as_ref().is_none_or(|t| r.tenant.as_ref() == Some(t)) && filter.matches_alert(r)
 }
 
 fn incident_matches(i: &Incident, tenant: &Option<String>, filter: &Filter) -> bool {
-    tenant.as_ref().is_none_or(|t| i.tenant.as_ref() == Some(t))
-        && filter.since_ms.is_none_or(|s| i.last_ms >= s)
-        && filter.level.is_none_or(|l| i.severity >= l)
-        && filter.rule.as_ref().is_none_or(|x| i.rules.contains(x))
-        && filter.tag.as_ref().is_none_or(|x| i.tags.contains(x))
-        && filter.status.is_none_or(|s| i.status == s)
-}
-
-fn in_scope(scope: &Scope, tenant: &Option<String>) -> bool {
-    match scope {
-        Scope::All => true,
-        Scope::Tenant(t) => tenant.as_ref() == Some(t),
-    }
+    tenant.as_ref().is_none_or(|t| i.tenant.as_ref() == Some(t)) && filter.matches_incident(i)
 }
 
 /// Writes gathered for one commit: one chain entry, then records, then indexes.
@@ -1203,9 +1188,7 @@ impl Store for SledStore {
     }
 
     fn incident(&self, scope: &Scope, id: &str) -> Result<Option<Incident>, StoreError> {
-        Ok(self
-            .get_incident(id)?
-            .filter(|i| in_scope(scope, &i.tenant)))
+        Ok(self.get_incident(id)?.filter(|i| scope.sees(&i.tenant)))
     }
 
     fn update_incident(
@@ -1216,10 +1199,7 @@ impl Store for SledStore {
         actor: &str,
     ) -> Result<Option<Incident>, StoreError> {
         let mut w = lock(&self.writer);
-        let Some(mut inc) = self
-            .get_incident(id)?
-            .filter(|i| in_scope(scope, &i.tenant))
-        else {
+        let Some(mut inc) = self.get_incident(id)?.filter(|i| scope.sees(&i.tenant)) else {
             return Ok(None);
         };
         let before = inc.clone();
