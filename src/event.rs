@@ -368,6 +368,10 @@ impl Timestamp {
     pub fn secs(self) -> i64 {
         self.0.div_euclid(1_000_000_000)
     }
+    /// Unix milliseconds (the store's and the API's unit).
+    pub fn millis(self) -> i64 {
+        self.0.div_euclid(1_000_000)
+    }
     pub fn subsec_nanos(self) -> u32 {
         self.0.rem_euclid(1_000_000_000) as u32
     }

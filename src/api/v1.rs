@@ -16,6 +16,7 @@ use crate::api::auth::{Need, Principal};
 use crate::api::query::{self, Kind, ListQuery};
 use crate::api::routes::{error, json_value, read_body, ApiState, Body, IngestError, MAX_BODY};
 use crate::api::stream;
+use crate::incident::grouping::wall_ms;
 use crate::incident::posture;
 use crate::incident::{open_incidents, Action, Scope, Store, StoreError};
 
@@ -180,7 +181,7 @@ where
             with_store(state, move |s| match open_incidents(s, &scope) {
                 Ok(open) => json_value(
                     StatusCode::OK,
-                    &posture::compute(&open, now_ms(), posture::HALF_LIFE_HOURS),
+                    &posture::compute(&open, wall_ms(), posture::HALF_LIFE_HOURS),
                 ),
                 Err(e) => store_error(e),
             })
@@ -349,13 +350,6 @@ where
         }
     })
     .await
-}
-
-/// Wall-clock Unix milliseconds, for the posture's decay.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Runs `f` against the store on the blocking pool: store reads may wait for the disk.

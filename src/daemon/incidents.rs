@@ -118,9 +118,7 @@ pub fn publish_metrics(store: &dyn Store) {
     }
     match open_incidents(store, &Scope::All) {
         Ok(open) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
+            let now = crate::incident::grouping::wall_ms();
             let p = posture::compute(&open, now, posture::HALF_LIFE_HOURS);
             metrics::TENANT_RISK_SCORE.reset();
             for t in &p.tenants {

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::{Change, Incident, Level, Status};
-use crate::event::{f, Value};
+use crate::event::{f, Timestamp, Value};
 use crate::rules::Alert;
 
 /// Default grouping window: 30 minutes of event time.
@@ -28,15 +28,12 @@ pub fn incident_id(seq: u64) -> String {
 
 /// Wall-clock Unix milliseconds.
 pub fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    Timestamp::now().millis()
 }
 
 /// Event time of an alert in Unix milliseconds.
 pub fn alert_ms(a: &Alert) -> i64 {
-    a.ts.0.div_euclid(1_000_000)
+    a.ts.millis()
 }
 
 /// The alert's level (unknown levels count as informational).

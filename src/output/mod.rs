@@ -249,10 +249,7 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
 
 /// Unix milliseconds now.
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    crate::incident::grouping::wall_ms()
 }
 
 /// RFC 3339 in UTC for Unix milliseconds, e.g. `2025-11-24T16:00:01.123000Z`.
