@@ -563,6 +563,30 @@ impl PacketInput {
         });
     }
 
+    /// What every source of frames does with one: counts it, decodes it and hands the
+    /// packet on. `Ok(false)`: not IP (counted, nothing to track); `Err`: malformed, counted
+    /// in `vigil_decode_errors_total` by layer, for the caller to report.
+    pub fn push_frame(
+        &mut self,
+        ts: Timestamp,
+        link: crate::decode::LinkType,
+        data: &[u8],
+        wire_len: u32,
+    ) -> Result<bool, crate::decode::DecodeError> {
+        self.count_frame(wire_len);
+        match crate::decode::decode(link, data, wire_len) {
+            Ok(Some(d)) => {
+                self.push_decoded(ts, &d);
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) => {
+                self.count_decode_error(e.layer);
+                Err(e)
+            }
+        }
+    }
+
     /// Counts a frame read (decoded or not) for the per-source metrics.
     pub fn count_frame(&mut self, wire_len: u32) {
         self.packets += 1;

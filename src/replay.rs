@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::decode::{self, DecodeError};
+use crate::decode::DecodeError;
 use crate::event::Timestamp;
 use crate::pipeline::{Enricher, PacketInput, Pipeline, PipelineConfig, Rules, Sink};
 use crate::source::pcap::{CaptureError, CaptureReader};
@@ -222,11 +222,11 @@ impl Replay {
             n += 1;
             summary.packets += 1;
             summary.bytes += frame.wire_len as u64;
-            input.count_frame(frame.wire_len);
             summary.first_ts.get_or_insert(frame.ts);
             pace.wait(frame.ts, input);
             let Some(link) = frame.link else {
                 summary.decode_errors += 1;
+                input.count_frame(frame.wire_len);
                 input.count_decode_error("link");
                 if unsupported_link.is_none() {
                     unsupported_link = Some(frame.link_raw);
@@ -240,12 +240,11 @@ impl Replay {
                 }
                 return true;
             };
-            match decode::decode(link, frame.data, frame.wire_len) {
-                Ok(Some(d)) => input.push_decoded(frame.ts, &d),
-                Ok(None) => summary.non_ip += 1,
+            match input.push_frame(frame.ts, link, frame.data, frame.wire_len) {
+                Ok(true) => {}
+                Ok(false) => summary.non_ip += 1,
                 Err(e) => {
                     summary.decode_errors += 1;
-                    input.count_decode_error(e.layer);
                     report_decode_error(path, frame.number, frame.offset, &e, summary.decode_errors);
                 }
             }

@@ -15,7 +15,6 @@ use std::path::Path;
 use bytes::Bytes;
 
 use crate::api::{IngestError, Ingested};
-use crate::decode;
 use crate::event::{Event, Timestamp, Value};
 use crate::logs::detect::{detect, Detected, HEAD};
 use crate::logs::{truncate, LogParser};
@@ -115,20 +114,16 @@ impl ApiIngest {
             .ok_or_else(|| IngestError::Unavailable("the daemon is stopping".into()))?;
         let mut report = Ingested::default();
         let read = reader.for_each(|frame| {
-            input.count_frame(frame.wire_len);
             let what = match frame.link {
-                None => Err(format!("link type {} is not decoded", frame.link_raw)),
-                Some(link) => match decode::decode(link, frame.data, frame.wire_len) {
-                    Ok(Some(d)) => {
-                        input.push_decoded(frame.ts, &d);
-                        Ok(())
-                    }
-                    Ok(None) => Ok(()),
-                    Err(e) => {
-                        input.count_decode_error(e.layer);
-                        Err(format!("malformed packet: {e}"))
-                    }
-                },
+                None => {
+                    input.count_frame(frame.wire_len);
+                    input.count_decode_error("link");
+                    Err(format!("link type {} is not decoded", frame.link_raw))
+                }
+                Some(link) => input
+                    .push_frame(frame.ts, link, frame.data, frame.wire_len)
+                    .map(|_| ())
+                    .map_err(|e| format!("malformed packet: {e}")),
             };
             match what {
                 Ok(()) => report.accepted += 1,
