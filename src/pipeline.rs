@@ -272,10 +272,10 @@ impl Merge {
 
     /// Reads until every live worker has marked the current step (or ended), then merges it.
     fn collect_step(&mut self) {
+        let mut waiting: Vec<usize> = Vec::with_capacity(self.rxs.len());
         loop {
-            let waiting: Vec<usize> = (0..self.rxs.len())
-                .filter(|&i| !self.marked[i] && !self.ended[i])
-                .collect();
+            waiting.clear();
+            waiting.extend((0..self.rxs.len()).filter(|&i| !self.marked[i] && !self.ended[i]));
             if waiting.is_empty() {
                 break;
             }
