@@ -185,9 +185,10 @@ fn main() {
     let t = Instant::now();
     let report = vigil::incident::verify(&vdir).expect("verify");
     println!(
-        "verify vigil store verify      {:.1} s for {} records, problem: {:?}",
+        "verify vigil store verify      {:.1} s for {} records ({} alerts), problem: {:?}",
         t.elapsed().as_secs_f64(),
         report.records,
+        report.alerts,
         report.problem.map(|p| p.to_string())
     );
 

@@ -470,7 +470,10 @@ fn store_verify(data: &std::path::Path) -> ExitCode {
                     0 => String::new(),
                     n => format!(" ({n} entries from a batch cut short by a crash)"),
                 };
-                println!("store ok: {} records, chain intact{note}", r.records);
+                println!(
+                    "store ok: {} records, chain intact ({} alerts){note}",
+                    r.records, r.alerts
+                );
                 ExitCode::SUCCESS
             }
             Some(p) => {

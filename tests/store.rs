@@ -134,7 +134,7 @@ fn modified_value_is_detected() {
     build(&d.0);
     tamper(&d.0, |db| {
         let t = db.open_tree("alerts").expect("tree");
-        let v = t.get(key(7)).expect("get").expect("alert 7");
+        let v = t.get(key(7)).expect("get").expect("the page of alerts 7-8");
         let v = String::from_utf8_lossy(&v).replace("\"high\"", "\"low\"");
         t.insert(key(7), v.as_bytes()).expect("insert");
     });
@@ -175,7 +175,10 @@ fn reinserted_record_is_detected() {
     // Moved: removed from its place and inserted under a new sequence number.
     tamper(&d.0, |db| {
         let t = db.open_tree("alerts").expect("tree");
-        let v = t.remove(key(3)).expect("remove").expect("alert 3");
+        let v = t
+            .remove(key(3))
+            .expect("remove")
+            .expect("the page of alerts 3-4");
         t.insert(key(99), v).expect("insert");
     });
     expect_tampered(&d.0, &["removed", "a-0000000000000003"]);
@@ -184,7 +187,7 @@ fn reinserted_record_is_detected() {
     build(&d.0);
     tamper(&d.0, |db| {
         let t = db.open_tree("alerts").expect("tree");
-        let v = t.get(key(3)).expect("get").expect("alert 3");
+        let v = t.get(key(3)).expect("get").expect("the page of alerts 3-4");
         t.insert(key(99), v).expect("insert");
     });
     expect_tampered(&d.0, &["inserted", "a-0000000000000063"]);
@@ -194,15 +197,15 @@ fn reinserted_record_is_detected() {
 fn reordered_records_are_detected() {
     let d = TempDir::new("swapped");
     build(&d.0);
-    // Two records' values swapped.
+    // Two records' values swapped (the pages of alerts 3-4 and 9-10).
     tamper(&d.0, |db| {
         let t = db.open_tree("alerts").expect("tree");
-        let a = t.get(key(2)).expect("get").expect("alert 2");
-        let b = t.get(key(9)).expect("get").expect("alert 9");
-        t.insert(key(2), b).expect("insert");
+        let a = t.get(key(3)).expect("get").expect("alerts 3-4");
+        let b = t.get(key(9)).expect("get").expect("alerts 9-10");
+        t.insert(key(3), b).expect("insert");
         t.insert(key(9), a).expect("insert");
     });
-    expect_tampered(&d.0, &["modified", "a-0000000000000002"]);
+    expect_tampered(&d.0, &["modified", "a-0000000000000003"]);
     // Two chain entries swapped.
     let d = TempDir::new("chain-swapped");
     build(&d.0);

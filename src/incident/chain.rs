@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use ring::{digest, hmac, rand::SecureRandom};
 
+use super::pages::AlertPage;
 use super::StoreError;
 
 /// Trees whose records are chained (every other tree is an index, derived from these).
@@ -366,6 +367,8 @@ pub fn decode_head(key: &ChainKey, b: &[u8]) -> Option<(u64, [u8; 32])> {
 pub struct VerifyReport {
     /// Live chained records checked.
     pub records: u64,
+    /// Alerts in the alert pages among them.
+    pub alerts: u64,
     /// Chain entries walked.
     pub entries: u64,
     /// Chain entries past the signed head: a batch a crash cut short (tolerated).
@@ -529,6 +532,7 @@ pub fn verify_db(db: &sled::Db, key: &ChainKey) -> Result<VerifyReport, StoreErr
     let meta = db.open_tree("meta").map_err(io)?;
     let mut report = VerifyReport {
         records: 0,
+        alerts: 0,
         entries: 0,
         unconfirmed: 0,
         problem: None,
@@ -663,6 +667,10 @@ pub fn verify_db(db: &sled::Db, key: &ChainKey) -> Result<VerifyReport, StoreErr
                 continue;
             }
             report.records += 1;
+            if *tree_name == "alerts" {
+                let seq = <[u8; 8]>::try_from(k.as_ref()).map_or(0, u64::from_be_bytes);
+                report.alerts += AlertPage::decode(seq, &v).map_or(0, |p| p.len() as u64);
+            }
             let id = (t as u8, k.to_vec());
             match last.remove(&id) {
                 None => found.push(problem(None, tree_name, &k, ProblemKind::Inserted)),

@@ -20,6 +20,7 @@ use crate::rules::Alert;
 pub mod alert_json;
 pub mod chain;
 pub mod grouping;
+pub mod pages;
 pub mod postings;
 pub mod sled_store;
 

@@ -21,6 +21,7 @@ use tokio::sync::broadcast;
 
 use super::chain::{self, BatchEntry, ChainKey, Link, CHAIN_TREE, HEAD_KEY, OP_DEL, OP_PUT};
 use super::grouping::{self, Grouper};
+use super::pages::{self, AlertPage, PAGE_ALERTS, PAGE_BYTES};
 use super::postings::{self, BatchIndex, Kind, Summary};
 use super::{
     Action, AlertJson, AlertRecord, Filter, Incident, Level, Notice, Page, Scope, Status, Store,
@@ -386,8 +387,10 @@ impl SledStore {
                 .unwrap_or(0))
         };
         let mut alert_seq = meta_u64(META_ALERT_SEQ)?.max(1);
-        if let Some((k, _)) = records[ALERTS].last().map_err(io)? {
-            alert_seq = alert_seq.max(u64_of(&k).unwrap_or(0) + 1);
+        if let Some((k, v)) = records[ALERTS].last().map_err(io)? {
+            let key = u64_of(&k).unwrap_or(0);
+            let last = AlertPage::decode(key, &v).map_or(key, |p| p.range().1);
+            alert_seq = alert_seq.max(last.saturating_add(1));
         }
         let mut incident_seq = meta_u64(META_INCIDENT_SEQ)?.max(1);
         let (chain_n, chain_mac) = match chain_tree.last().map_err(io)? {
@@ -591,17 +594,21 @@ impl SledStore {
         let newest = self.summaries(u64::MAX)?.next().transpose()?;
         w.ix_so_far = newest.map(|s| s.max_ts_so_far);
         let from = newest.map_or(0, |s| s.last_seq.saturating_add(1));
-        let mut records = Vec::with_capacity(INDEX_CHUNK);
-        let mut iter = self.records[ALERTS].range(from.to_be_bytes()..);
+        let mut records = Vec::with_capacity(INDEX_CHUNK + PAGE_ALERTS);
+        let mut iter = self.records[ALERTS].range(self.page_key(from)?.to_be_bytes()..);
         loop {
             records.clear();
             for item in iter.by_ref() {
-                let (_, v) = item.map_err(io)?;
+                let (k, v) = item.map_err(io)?;
                 // An undecodable record is left out of the lists; reading it still fails.
-                if let Ok(r) = decode_alert(&v) {
-                    records.push(r);
+                if let Ok(page) = AlertPage::decode(u64_of(&k).unwrap_or(0), &v) {
+                    for (_, r) in page.iter().filter(|(seq, _)| *seq >= from) {
+                        if let Ok(r) = decode_alert(r) {
+                            records.push(r);
+                        }
+                    }
                 }
-                if records.len() == INDEX_CHUNK {
+                if records.len() >= INDEX_CHUNK {
                     break;
                 }
             }
@@ -702,10 +709,44 @@ impl SledStore {
         let _ = self.notices.send(n);
     }
 
-    fn get_alert(&self, seq: u64) -> Result<Option<AlertRecord>, StoreError> {
-        match self.records[ALERTS].get(seq.to_be_bytes()).map_err(io)? {
+    /// The stored page that would hold alert `seq`: the last one keyed at or before it.
+    fn page_at(&self, seq: u64) -> Result<Option<(u64, sled::IVec)>, StoreError> {
+        match self.records[ALERTS]
+            .range(..=seq.to_be_bytes())
+            .next_back()
+            .transpose()
+            .map_err(io)?
+        {
             None => Ok(None),
-            Some(v) => decode_alert(&v)
+            Some((k, v)) => Ok(Some((u64_of(&k).unwrap_or(0), v))),
+        }
+    }
+
+    /// Where a walk over alerts from `seq` on starts: the key of the page holding it.
+    fn page_key(&self, seq: u64) -> Result<u64, StoreError> {
+        Ok(self.page_at(seq)?.map_or(seq, |(k, _)| k))
+    }
+
+    /// Alert `seq`, reading through `last`, the page read before (lists read neighbours).
+    fn get_alert(
+        &self,
+        seq: u64,
+        last: &mut Option<(u64, sled::IVec)>,
+    ) -> Result<Option<AlertRecord>, StoreError> {
+        let cached = last.as_ref().is_some_and(|(k, v)| {
+            *k <= seq && AlertPage::decode(*k, v).is_ok_and(|p| p.range().1 >= seq)
+        });
+        if !cached {
+            *last = self.page_at(seq)?;
+        }
+        let Some((k, v)) = last.as_ref() else {
+            return Ok(None);
+        };
+        let page =
+            AlertPage::decode(*k, v).map_err(|e| corrupt("alert", &format!("a-{k:016x}"), e))?;
+        match page.get(seq) {
+            None => Ok(None),
+            Some(r) => decode_alert(r)
                 .map(Some)
                 .map_err(|e| corrupt("alert", &format!("a-{seq:016x}"), e)),
         }
@@ -749,24 +790,47 @@ impl SledStore {
             let mut removed = 0u64;
             let mut done = true;
             let mut bytes = w.alert_bytes;
-            for item in self.records[ALERTS].iter() {
-                let (k, v) = item.map_err(io)?;
-                let seq = u64_of(&k).unwrap_or(0);
-                let r =
-                    decode_alert(&v).map_err(|e| corrupt("alert", &format!("a-{seq:016x}"), e))?;
-                let over = max_bytes.is_some_and(|m| bytes > m);
-                if r.ts_ms >= cutoff && !over {
-                    oldest_left = r.ts_ms;
-                    break;
-                }
-                if removed == 10_000 {
+            // Oldest first, alert by alert; a page cut into is written again with the rest.
+            'pages: for item in self.records[ALERTS].iter() {
+                if removed >= 10_000 {
                     done = false;
                     break;
                 }
-                p.del(ALERTS, &k);
-                bytes = bytes.saturating_sub(v.len() as u64);
-                removed += 1;
-                report.through_seq = Some(seq);
+                let (k, v) = item.map_err(io)?;
+                let key = u64_of(&k).unwrap_or(0);
+                let page = AlertPage::decode(key, &v)
+                    .map_err(|e| corrupt("alert", &format!("a-{key:016x}"), e))?;
+                let mut gone = 0;
+                let mut left = bytes;
+                let mut stop = false;
+                for (seq, r) in page.iter() {
+                    let a = decode_alert(r)
+                        .map_err(|e| corrupt("alert", &format!("a-{seq:016x}"), e))?;
+                    let over = max_bytes.is_some_and(|m| left > m);
+                    if a.ts_ms >= cutoff && !over {
+                        oldest_left = a.ts_ms;
+                        stop = true;
+                        break;
+                    }
+                    left = left.saturating_sub(r.len() as u64 + pages::ENTRY as u64);
+                    gone += 1;
+                    report.through_seq = Some(seq);
+                }
+                if gone > 0 {
+                    p.del(ALERTS, &k);
+                    bytes = bytes.saturating_sub(v.len() as u64);
+                    removed += gone as u64;
+                    if gone < page.len() {
+                        let rest: Vec<(u64, &[u8])> = page.iter().skip(gone).collect();
+                        let first = rest.first().map_or(key, |r| r.0);
+                        let nv = pages::encode(rest.into_iter());
+                        bytes += nv.len() as u64;
+                        p.put(ALERTS, &first.to_be_bytes(), nv);
+                    }
+                }
+                if stop {
+                    break 'pages;
+                }
             }
             if removed == 0 {
                 break;
@@ -896,6 +960,9 @@ impl Store for SledStore {
         let mut p = Pending::new();
         let mut out = Vec::with_capacity(alerts.len());
         let mut bytes = 0u64;
+        // Every alert record back to back, and where each ends.
+        let mut buf = Vec::with_capacity(alerts.len() * 1280);
+        let mut ends = Vec::with_capacity(alerts.len());
         for a in alerts.iter() {
             let seq = w.alert_seq;
             w.alert_seq += 1;
@@ -913,11 +980,29 @@ impl Store for SledStore {
                 incident_id: a.incident_id.clone().unwrap_or_default(),
                 json,
             };
-            let v = serde_json::to_vec(&rec)
+            serde_json::to_writer(&mut buf, &rec)
                 .map_err(|e| StoreError::Io(format!("cannot encode alert: {e}")))?;
-            bytes += v.len() as u64;
-            p.put(ALERTS, &seq.to_be_bytes(), v);
+            ends.push(buf.len());
             out.push(rec);
+        }
+        // Pages of a few alerts (see `pages`), each under its first alert's sequence number.
+        let mut first = 0;
+        while first < out.len() {
+            let start = if first == 0 { 0 } else { ends[first - 1] };
+            let mut last = first + 1;
+            while last < out.len()
+                && last - first < PAGE_ALERTS
+                && ends[last - 1] - start < PAGE_BYTES
+            {
+                last += 1;
+            }
+            let page = pages::encode((first..last).map(|i| {
+                let from = if i == 0 { 0 } else { ends[i - 1] };
+                (out[i].seq, &buf[from..ends[i]])
+            }));
+            bytes += page.len() as u64;
+            p.put(ALERTS, &out[first].seq.to_be_bytes(), page);
+            first = last;
         }
         let mut ix = BatchIndex::default();
         for r in &out {
@@ -1056,6 +1141,7 @@ impl Store for SledStore {
         let before = after.unwrap_or(u64::MAX);
         let mut items = Vec::new();
         let mut next = None;
+        let mut page = None;
         'batches: for s in self.summaries(before)? {
             let s = s?;
             if let Some(since) = filter.since_ms {
@@ -1086,7 +1172,7 @@ impl Store for SledStore {
             };
             for seq in seqs {
                 // Retention may have removed part of the batch.
-                let Some(r) = self.get_alert(seq)? else {
+                let Some(r) = self.get_alert(seq, &mut page)? else {
                     continue;
                 };
                 if !alert_matches(&r, &tenant, filter) {
@@ -1117,14 +1203,22 @@ impl Store for SledStore {
             return Ok(out);
         }
         let start = after.saturating_add(1);
-        for item in self.records[ALERTS].range(start.to_be_bytes()..) {
+        'pages: for item in self.records[ALERTS].range(self.page_key(start)?.to_be_bytes()..) {
             let (k, v) = item.map_err(io)?;
-            let r: AlertRecord = serde_json::from_slice(&v)
+            let key = u64_of(&k).unwrap_or(0);
+            let page = AlertPage::decode(key, &v)
                 .map_err(|e| corrupt("alert", &chain::show_key("alerts", &k), e))?;
-            if alert_matches(&r, &tenant, filter) {
-                out.push(r);
-                if out.len() == limit {
-                    break;
+            for (seq, r) in page.iter() {
+                if seq < start {
+                    continue;
+                }
+                let r =
+                    decode_alert(r).map_err(|e| corrupt("alert", &format!("a-{seq:016x}"), e))?;
+                if alert_matches(&r, &tenant, filter) {
+                    out.push(r);
+                    if out.len() == limit {
+                        break 'pages;
+                    }
                 }
             }
         }
@@ -1693,14 +1787,20 @@ mod tests {
         }
         let v = chain::verify(&d.0).expect("verify");
         assert_eq!(v.problem, None);
-        assert_eq!(v.records, 5 + 1 + 4);
+        // One page of five alerts, one incident, four meta records.
+        assert_eq!((v.records, v.alerts), (1 + 1 + 4, 5));
         {
             let db = raw(&d.0);
             let t = db.open_tree("alerts").expect("tree");
-            let old = t.get(3u64.to_be_bytes()).expect("get").expect("present");
-            let changed = String::from_utf8_lossy(&old).replace("acme", "acmf");
-            t.insert(3u64.to_be_bytes(), changed.as_bytes())
-                .expect("insert");
+            let old = t.get(1u64.to_be_bytes()).expect("get").expect("present");
+            // Same length, so the page still decodes.
+            let mut changed = old.to_vec();
+            let at = changed
+                .windows(4)
+                .position(|w| w == b"acme")
+                .expect("tenant in the page");
+            changed[at + 3] = b'f';
+            t.insert(1u64.to_be_bytes(), changed).expect("insert");
             db.flush().expect("flush");
         }
         let p = chain::verify(&d.0)
@@ -1710,7 +1810,7 @@ mod tests {
         assert_eq!(p.kind, chain::ProblemKind::Modified);
         assert_eq!(
             (p.tree.as_str(), p.key.as_str()),
-            ("alerts", "a-0000000000000003")
+            ("alerts", "a-0000000000000001")
         );
         // And the store still opens and reads (it does not panic on its own data).
         let s = SledStore::open(&d.0).expect("open");
@@ -1762,13 +1862,14 @@ mod tests {
             s.append_alerts(&mut b).expect("append");
         }
         {
-            // As if the process died after the chain batch and one record of the second batch.
+            // As if the process died after the chain batch, before the second batch's alert
+            // page (alerts 2 and 3) landed.
             let db = raw(&d.0);
             let meta = db.open_tree("meta").expect("tree");
             meta.insert(HEAD_KEY, head_after_first).expect("head");
             db.open_tree("alerts")
                 .expect("tree")
-                .remove(3u64.to_be_bytes())
+                .remove(2u64.to_be_bytes())
                 .expect("remove");
             db.flush().expect("flush");
         }
@@ -1943,6 +2044,102 @@ mod tests {
         drop(s);
         let v = chain::verify(&d.0).expect("verify");
         assert_eq!(v.problem, None);
+    }
+
+    #[test]
+    fn alerts_stored_one_per_value_before_pages_still_read() {
+        let d = TempDir::new();
+        {
+            let s = SledStore::open(&d.0).expect("open");
+            let mut b: Vec<Alert> = (0..3)
+                .map(|i| alert("acme", "10.1.0.1", "r1", "low", i))
+                .collect();
+            let recs = s.append_alerts(&mut b).expect("append");
+            // Rewritten as vigil stored alerts before pages: one record per key.
+            let mut w = lock(&s.writer);
+            let mut p = Pending::new();
+            p.del(ALERTS, &1u64.to_be_bytes());
+            for r in &recs {
+                p.put(
+                    ALERTS,
+                    &r.seq.to_be_bytes(),
+                    serde_json::to_vec(r).expect("encode"),
+                );
+            }
+            s.commit(&mut w, p).expect("commit");
+            assert_eq!(s.records[ALERTS].len(), 3);
+        }
+        let s = SledStore::open(&d.0).expect("reopen");
+        let listed = |s: &SledStore| {
+            s.alerts(&acme(), &Filter::default(), 100, None)
+                .expect("list")
+                .items
+                .iter()
+                .map(|r| r.seq)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(listed(&s), vec![3, 2, 1]);
+        let after: Vec<u64> = s
+            .alerts_after(&acme(), &Filter::default(), 1, 10)
+            .expect("after")
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(after, vec![2, 3]);
+        let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 3)];
+        assert_eq!(s.append_alerts(&mut b).expect("append")[0].seq, 4);
+        assert_eq!(listed(&s), vec![4, 3, 2, 1]);
+        // Retention cuts through old records and pages alike.
+        let r = s
+            .apply_retention(Some(Duration::from_millis(1500)), None)
+            .expect("retention");
+        assert_eq!((r.alerts_removed, r.through_seq), (2, Some(2)));
+        assert_eq!(listed(&s), vec![4, 3]);
+        drop(s);
+        let v = chain::verify(&d.0).expect("verify");
+        assert_eq!((v.problem, v.alerts), (None, 2));
+    }
+
+    #[test]
+    fn retention_cuts_into_a_page_and_keeps_the_rest() {
+        let d = TempDir::new();
+        let s = SledStore::open(&d.0).expect("open");
+        let mut b: Vec<Alert> = (0..10)
+            .map(|i| alert("acme", "10.1.0.1", "r1", "low", i))
+            .collect();
+        s.append_alerts(&mut b).expect("append");
+        let pages_before = s.records[ALERTS].len();
+        // Keep the last 7.5 s of event time: alerts at 0 and 1 s (seq 1 and 2) go.
+        let r = s
+            .apply_retention(Some(Duration::from_millis(7500)), None)
+            .expect("retention");
+        assert_eq!((r.alerts_removed, r.through_seq), (2, Some(2)));
+        let seqs: Vec<u64> = s
+            .alerts(&Scope::All, &Filter::default(), 100, None)
+            .expect("list")
+            .items
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(seqs, (3..=10).rev().collect::<Vec<_>>());
+        // The first page lost two alerts and is stored again under the third.
+        assert_eq!(s.records[ALERTS].len(), pages_before);
+        assert!(s.records[ALERTS]
+            .get(1u64.to_be_bytes())
+            .expect("get")
+            .is_none());
+        assert!(s.records[ALERTS]
+            .get(3u64.to_be_bytes())
+            .expect("get")
+            .is_some());
+        assert!(s.get_alert(2, &mut None).expect("read").is_none());
+        assert_eq!(
+            s.get_alert(3, &mut None).expect("read").map(|r| r.seq),
+            Some(3)
+        );
+        drop(s);
+        let v = chain::verify(&d.0).expect("verify");
+        assert_eq!((v.problem, v.alerts), (None, 8));
     }
 
     #[test]

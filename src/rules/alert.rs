@@ -109,10 +109,38 @@ impl Serialize for Group<'_> {
     }
 }
 
-impl Serialize for Alert {
+/// A value serialized as its `Display` text, without building the string first.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// An alert serialized with `"id"` in front, as the store keeps it (see [`Alert::with_id`]).
+pub struct WithId<'a> {
+    id: &'a str,
+    alert: &'a Alert,
+}
+
+impl Serialize for WithId<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("ts", &self.ts.to_string())?;
+        m.serialize_entry("id", self.id)?;
+        self.alert.entries(&mut m)?;
+        m.end()
+    }
+}
+
+impl Alert {
+    /// This alert as JSON with `"id": id` as the first key.
+    pub fn with_id<'a>(&'a self, id: &'a str) -> WithId<'a> {
+        WithId { id, alert: self }
+    }
+
+    fn entries<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
+        m.serialize_entry("ts", &Shown(self.ts))?;
         m.serialize_entry("rule", &RuleRef(&self.rule))?;
         m.serialize_entry("tenant", &self.tenant)?;
         m.serialize_entry("src_ip", &self.src_ip)?;
@@ -133,6 +161,14 @@ impl Serialize for Alert {
             }
             m.serialize_entry("event_ids", &c.event_ids)?;
         }
+        Ok(())
+    }
+}
+
+impl Serialize for Alert {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        self.entries(&mut m)?;
         m.end()
     }
 }
