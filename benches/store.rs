@@ -1,7 +1,8 @@
 //! The store's benchmark: alerts stored per second (batches of 1,024, flushed per batch) and
 //! the latency of "newest 100 for one tenant" over a million stored alerts, beside two peers on
-//! the same alert JSON: bare sled (one tree, no indexes, no chain) and SQLite (the `sqlite3`
-//! CLI, WAL, one transaction per batch, an index on tenant and time), when it is installed.
+//! the same alert JSON: bare sled (one tree, no indexes, no chain; one alert per key, then four
+//! per key as vigil's pages hold) and SQLite (the `sqlite3` CLI, WAL, one transaction per
+//! batch, an index on tenant and time), when it is installed.
 //!
 //! `cargo bench --bench store` works under `target/bench/store/` and removes it at the end.
 //! Set `VIGIL_BENCH_ALERTS` to change the number of alerts (default 1,000,000) and
@@ -195,32 +196,42 @@ fn main() {
     if !keep_json {
         return;
     }
-    // Peer 1: bare sled, same JSON, one tree keyed by seq, same batching and flush.
-    let sdir = root.join("sled");
-    let db = sled::Config::new()
-        .path(&sdir)
-        .cache_capacity(128 << 20)
-        .open()
-        .expect("sled");
-    let tree = db.open_tree("alerts").expect("tree");
-    let t = Instant::now();
-    for (b, chunk) in json_lines.chunks(batch_size).enumerate() {
-        let mut batch = sled::Batch::default();
-        for (i, j) in chunk.iter().enumerate() {
-            let seq = (b * batch_size + i) as u64;
-            batch.insert(&seq.to_be_bytes(), j.as_bytes());
+    // Peer 1: bare sled, same JSON, one tree keyed by seq, same batching and flush; once with
+    // one alert per key (sled's own rate), once with four per key (about what vigil's pages
+    // hold: what paging alone buys).
+    for per_key in [1usize, 4] {
+        let sdir = root.join(format!("sled-{per_key}"));
+        let db = sled::Config::new()
+            .path(&sdir)
+            .cache_capacity(128 << 20)
+            .open()
+            .expect("sled");
+        let tree = db.open_tree("alerts").expect("tree");
+        let t = Instant::now();
+        let mut value = Vec::new();
+        for (b, chunk) in json_lines.chunks(batch_size).enumerate() {
+            let mut batch = sled::Batch::default();
+            for (i, group) in chunk.chunks(per_key).enumerate() {
+                let seq = (b * batch_size + i * per_key) as u64;
+                value.clear();
+                for j in group {
+                    value.extend_from_slice(j.as_bytes());
+                }
+                batch.insert(&seq.to_be_bytes(), &value[..]);
+            }
+            tree.apply_batch(batch).expect("batch");
+            db.flush().expect("flush");
         }
-        tree.apply_batch(batch).expect("batch");
-        db.flush().expect("flush");
+        let sled_rate = total as f64 / t.elapsed().as_secs_f64();
+        drop(tree);
+        drop(db);
+        println!(
+            "write  bare sled, {per_key} alert(s) per key (no index/chain) {:>7.0} alerts/s  ({:.0} MB on disk)",
+            sled_rate,
+            mb(du(&sdir))
+        );
+        let _ = std::fs::remove_dir_all(&sdir);
     }
-    let sled_rate = total as f64 / t.elapsed().as_secs_f64();
-    drop(tree);
-    drop(db);
-    println!(
-        "write  bare sled (no index/chain) {:>7.0} alerts/s  ({:.0} MB on disk)",
-        sled_rate,
-        mb(du(&sdir))
-    );
 
     // Peer 2: SQLite through its CLI.
     if Command::new("sqlite3").arg("-version").output().is_ok() {
