@@ -12,6 +12,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
+use tokio::sync::Semaphore;
 
 use crate::api::auth::{Authenticate, FailedAuth};
 use crate::api::v1;
@@ -19,6 +20,7 @@ use crate::daemon::readiness::Readiness;
 use crate::incident::Store;
 use crate::metrics;
 use crate::rules::RuleSet;
+use crate::source::ingest::Shutdown;
 
 /// Largest request body the API reads (ingest batches included).
 pub const MAX_BODY: usize = 4 << 20;
@@ -75,7 +77,15 @@ pub struct ApiState {
     rules: OnceLock<RulesFn>,
     ingest: OnceLock<IngestFn>,
     pub(crate) failed_auth: FailedAuth,
+    /// Fired when the server stops: open streams end so the stop does not wait on them.
+    stop: OnceLock<Shutdown>,
+    /// Open streams, at most [`MAX_STREAMS`], so streams cannot take every connection.
+    pub(crate) streams: Arc<Semaphore>,
 }
+
+/// Streams open at once at most (of the server's 256 connections); past it `/stream` answers
+/// 503 with Retry-After.
+pub const MAX_STREAMS: usize = 128;
 
 impl ApiState {
     pub fn new(readiness: Arc<Readiness>, auth: Arc<dyn Authenticate>) -> ApiState {
@@ -86,6 +96,8 @@ impl ApiState {
             rules: OnceLock::new(),
             ingest: OnceLock::new(),
             failed_auth: FailedAuth::default(),
+            stop: OnceLock::new(),
+            streams: Arc::new(Semaphore::new(MAX_STREAMS)),
         }
     }
 
@@ -112,6 +124,10 @@ impl ApiState {
     pub fn set_ingest(&self, ingest: IngestFn) -> bool {
         self.ingest.set(ingest).is_ok()
     }
+    /// The server's stop signal (set by `ApiServer::serve`); streams end when it fires.
+    pub fn set_stop(&self, stop: Shutdown) -> bool {
+        self.stop.set(stop).is_ok()
+    }
 
     pub(crate) fn store(&self) -> Option<&Arc<dyn Store>> {
         self.store.get()
@@ -121,6 +137,9 @@ impl ApiState {
     }
     pub(crate) fn ingest(&self) -> Option<&IngestFn> {
         self.ingest.get()
+    }
+    pub(crate) fn stop(&self) -> Option<Shutdown> {
+        self.stop.get().cloned()
     }
 }
 

@@ -55,6 +55,7 @@ impl ApiServer {
 
     /// Serves until shutdown, then lets open connections finish for a bounded time.
     pub async fn serve(self, mut shutdown: Shutdown) {
+        self.state.set_stop(shutdown.clone());
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut conns = JoinSet::new();
         loop {
@@ -256,11 +257,29 @@ mod tests {
         assert!(r.contains("id: 1\nevent: alert\n"), "{r}");
         assert!(!r.contains("id: 2\n"), "another tenant's alert: {r}");
 
+        // A stream still open at the stop ends with it, well inside the stop grace.
+        let open = tokio::spawn({
+            let tls = tls.clone();
+            let head = get("/api/v1/stream", Some(&token));
+            async move { exchange(&tls, addr, &head, None).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let stopping = std::time::Instant::now();
         trigger.fire();
         tokio::time::timeout(Duration::from_secs(10), serving)
             .await
             .unwrap()
             .unwrap();
+        assert!(
+            stopping.elapsed() < STOP_GRACE / 2,
+            "{:?}",
+            stopping.elapsed()
+        );
+        let r = tokio::time::timeout(Duration::from_secs(1), open)
+            .await
+            .expect("the stream ended")
+            .unwrap();
+        assert!(r.starts_with("HTTP/1.1 200"), "{r}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

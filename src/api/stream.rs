@@ -18,10 +18,11 @@ use hyper::body::Frame;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit};
 
 use crate::api::routes::{error, Body};
 use crate::incident::{AlertRecord, Filter, Notice, Scope, Store};
+use crate::source::ingest::Shutdown;
 
 /// A comment line this often keeps proxies and clients from timing the stream out.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -31,13 +32,29 @@ const REPLAY_PAGE: usize = 500;
 /// which is then made up from the store).
 const BUFFER: usize = 64;
 
+/// What a stream needs.
+pub(crate) struct Open {
+    pub store: Arc<dyn Store>,
+    pub scope: Scope,
+    pub filter: Filter,
+    /// Resume after this alert (`Last-Event-ID`).
+    pub after: Option<u64>,
+    /// The server's stop signal: the stream ends when it fires.
+    pub stop: Option<Shutdown>,
+    /// One of the server's stream slots, held until the stream ends.
+    pub slot: OwnedSemaphorePermit,
+}
+
 /// Starts a stream for `scope` and `filter`, resuming after `after` if given.
-pub(crate) async fn open(
-    store: Arc<dyn Store>,
-    scope: Scope,
-    filter: Filter,
-    after: Option<u64>,
-) -> Response<Body> {
+pub(crate) async fn open(o: Open) -> Response<Body> {
+    let Open {
+        store,
+        scope,
+        filter,
+        after,
+        stop,
+        slot,
+    } = o;
     // The newest alert of all (only its number is used): where a new client starts, and the
     // most a returning one may claim (an id from before a store was wiped would otherwise
     // hide every alert up to it).
@@ -67,8 +84,10 @@ pub(crate) async fn open(
             filter,
             last: start,
             tx,
+            _slot: slot,
         },
         notices,
+        stop,
     ));
     let mut r = Response::new(ChannelBody(rx).boxed());
     let h = r.headers_mut();
@@ -88,6 +107,7 @@ struct Follow {
     /// The highest sequence number sent or known not to match.
     last: u64,
     tx: mpsc::Sender<Bytes>,
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Follow {
@@ -135,9 +155,27 @@ impl Follow {
     }
 }
 
-async fn follow(mut f: Follow, mut notices: broadcast::Receiver<Notice>) {
-    if !f.send(Bytes::from_static(b"retry: 3000\n\n")).await || !f.replay().await {
+/// Returns when `stop` fires; never without one.
+async fn stopped(stop: &mut Option<Shutdown>) {
+    match stop {
+        Some(s) => s.wait().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn follow(
+    mut f: Follow,
+    mut notices: broadcast::Receiver<Notice>,
+    mut stop: Option<Shutdown>,
+) {
+    if !f.send(Bytes::from_static(b"retry: 3000\n\n")).await {
         return;
+    }
+    tokio::select! {
+        sent = f.replay() => if !sent {
+            return;
+        },
+        _ = stopped(&mut stop) => return,
     }
     let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     loop {
@@ -154,8 +192,11 @@ async fn follow(mut f: Follow, mut notices: broadcast::Receiver<Notice>) {
                 }
                 Ok(Notice::Incident(_)) => {}
                 Err(RecvError::Lagged(_)) => {
-                    if !f.replay().await {
-                        return;
+                    tokio::select! {
+                        sent = f.replay() => if !sent {
+                            return;
+                        },
+                        _ = stopped(&mut stop) => return,
                     }
                 }
                 Err(RecvError::Closed) => return,
@@ -166,6 +207,8 @@ async fn follow(mut f: Follow, mut notices: broadcast::Receiver<Notice>) {
                 }
             }
             _ = f.tx.closed() => return,
+            // Ending the body lets the connection close within the server's stop.
+            _ = stopped(&mut stop) => return,
         }
     }
 }
@@ -273,6 +316,55 @@ mod tests {
             assert_eq!(events(&mut asks_other).await, vec![]);
             let ids: Vec<u64> = events(&mut all).await.iter().map(|e| e.0).collect();
             assert_eq!(ids, vec![1, 2, 3, 4, 5]);
+        });
+    }
+
+    #[test]
+    fn streams_are_capped_and_a_closed_one_frees_its_slot() {
+        block(async {
+            let store = MemStore::new(64);
+            let st = state(Some(store.clone()));
+            let mut open = Vec::new();
+            for _ in 0..crate::api::routes::MAX_STREAMS {
+                open.push(open_stream(&st, "viewer", "/api/v1/stream", None).await);
+            }
+            let r = route(&st, PEER, req("GET", "/api/v1/stream", Some("viewer"), "")).await;
+            assert_eq!(r.1.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(r.1.headers()[header::RETRY_AFTER], "5");
+            // Other routes still answer.
+            let r = route(&st, PEER, req("GET", "/api/v1/alerts", Some("viewer"), "")).await;
+            assert_eq!(r.1.status(), StatusCode::OK);
+            drop(open.pop());
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let r = route(&st, PEER, req("GET", "/api/v1/stream", Some("viewer"), "")).await;
+                if r.1.status() == StatusCode::OK {
+                    break;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "slot never freed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+
+    #[test]
+    fn a_stream_ends_when_the_server_stops() {
+        block(async {
+            let store = MemStore::new(64);
+            let st = state(Some(store.clone()));
+            let (trigger, stop) = crate::source::ingest::shutdown_signal();
+            st.set_stop(stop);
+            let mut body = open_stream(&st, "viewer", "/api/v1/stream", None).await;
+            acme(&store);
+            assert_eq!(events(&mut body).await.len(), 1);
+            trigger.fire();
+            let end = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(f) = body.frame().await {
+                    assert!(f.is_ok());
+                }
+            })
+            .await;
+            assert!(end.is_ok(), "the stream went on after the stop");
         });
     }
 

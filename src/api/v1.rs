@@ -215,10 +215,31 @@ async fn stream(
         Ok(q) => q,
         Err(e) => return bad_query(e),
     };
-    match state.store() {
-        None => unavailable("store"),
-        Some(s) => stream::open(s.clone(), scope, q.filter, header_id.or(q.last_event_id)).await,
-    }
+    let Some(store) = state.store() else {
+        return unavailable("store");
+    };
+    let Ok(slot) = state.streams.clone().try_acquire_owned() else {
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many streams",
+            &format!(
+                "{} streams are open, the most this server keeps; close one or retry later",
+                crate::api::routes::MAX_STREAMS
+            ),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return r;
+    };
+    let open = stream::Open {
+        store: store.clone(),
+        scope,
+        filter: q.filter,
+        after: header_id.or(q.last_event_id),
+        stop: state.stop(),
+        slot,
+    };
+    stream::open(open).await
 }
 
 /// `GET /api/v1/rules`: the rules loaded now (rules are not per tenant).
