@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = chain::Entry::decode(data);
     let key = ChainKey::from_bytes(&[7u8; 32]);
     let _ = chain::decode_head(&key, data);
+    let _ = chain::decode_base(&key, data);
     if data.len() >= 9 {
         let (k, v) = data.split_at(9);
         let _ = Summary::decode(k, v);

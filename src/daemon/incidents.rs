@@ -148,11 +148,18 @@ pub async fn housekeeping(store: Arc<SledStore>, cfg: StoreConfig) {
         let _ = tokio::task::spawn_blocking(move || {
             if retain && (max_age.is_some() || max_bytes.is_some()) {
                 match s.apply_retention(max_age, max_bytes) {
-                    Ok(r) if r.alerts_removed + r.incidents_removed > 0 => eprintln!(
-                        "vigil: store: retention removed {} alerts and {} incidents",
-                        r.alerts_removed, r.incidents_removed
-                    ),
-                    Ok(_) => {}
+                    Ok(r) => {
+                        if r.alerts_removed + r.incidents_removed > 0 {
+                            eprintln!(
+                                "vigil: store: retention removed {} alerts and {} incidents, \
+                                 pruned {} chain entries",
+                                r.alerts_removed, r.incidents_removed, r.chain_entries_pruned
+                            );
+                        }
+                        if let Some(e) = r.prune_error {
+                            eprintln!("vigil: store: chain not pruned: {e}");
+                        }
+                    }
                     Err(e) => eprintln!("vigil: store: retention: {e}"),
                 }
             }

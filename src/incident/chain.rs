@@ -26,6 +26,14 @@ pub const CHAINED_TREES: &[&str] = &["alerts", "incidents", "meta"];
 pub const CHAIN_TREE: &str = "chain";
 /// Meta key of the signed chain head (not itself chained: it signs the chain's end).
 pub const HEAD_KEY: &[u8] = b"head";
+/// Meta key of the signed chain base (not chained either): the entry number and MAC the chain
+/// starts after once older entries were pruned (see `SledStore::prune_chain`).
+pub const BASE_KEY: &[u8] = b"chain_base";
+
+/// Whether a `meta` key is one of the two signed markers rather than a chained record.
+pub fn is_marker(key: &[u8]) -> bool {
+    key == HEAD_KEY || key == BASE_KEY
+}
 
 pub const OP_PUT: u8 = 0;
 pub const OP_DEL: u8 = 1;
@@ -338,7 +346,28 @@ fn take<const N: usize>(b: &[u8], at: usize) -> Result<[u8; N], EntryError> {
 
 /// The signed head: the chain's last entry number and MAC when the last write completed.
 pub fn encode_head(key: &ChainKey, n: u64, mac: &[u8; 32]) -> Vec<u8> {
-    let sig = key.sign(&[b"head", &n.to_be_bytes(), mac]);
+    encode_signed(key, b"head", n, mac)
+}
+
+/// `(n, mac)` of a head whose signature checks, else `None`.
+pub fn decode_head(key: &ChainKey, b: &[u8]) -> Option<(u64, [u8; 32])> {
+    decode_signed(key, b"head", b)
+}
+
+/// The signed base: entries up to `n` were pruned, and entry `n + 1` links from `mac`.
+pub fn encode_base(key: &ChainKey, n: u64, mac: &[u8; 32]) -> Vec<u8> {
+    encode_signed(key, b"base", n, mac)
+}
+
+/// `(n, mac)` of a base whose signature checks, else `None`.
+pub fn decode_base(key: &ChainKey, b: &[u8]) -> Option<(u64, [u8; 32])> {
+    decode_signed(key, b"base", b)
+}
+
+/// `n`, `mac` and an HMAC over `label`, `n` and `mac` (the label keeps a head from passing
+/// as a base).
+fn encode_signed(key: &ChainKey, label: &[u8], n: u64, mac: &[u8; 32]) -> Vec<u8> {
+    let sig = key.sign(&[label, &n.to_be_bytes(), mac]);
     let mut v = Vec::with_capacity(72);
     v.extend_from_slice(&n.to_be_bytes());
     v.extend_from_slice(mac);
@@ -346,15 +375,14 @@ pub fn encode_head(key: &ChainKey, n: u64, mac: &[u8; 32]) -> Vec<u8> {
     v
 }
 
-/// `(n, mac)` of a head whose signature checks, else `None`.
-pub fn decode_head(key: &ChainKey, b: &[u8]) -> Option<(u64, [u8; 32])> {
+fn decode_signed(key: &ChainKey, label: &[u8], b: &[u8]) -> Option<(u64, [u8; 32])> {
     if b.len() != 72 {
         return None;
     }
     let n = u64::from_be_bytes(b[..8].try_into().ok()?);
     let mac = to32(&b[8..40]);
-    let mut msg = Vec::with_capacity(44);
-    msg.extend_from_slice(b"head");
+    let mut msg = Vec::with_capacity(label.len() + 40);
+    msg.extend_from_slice(label);
     msg.extend_from_slice(&n.to_be_bytes());
     msg.extend_from_slice(&mac);
     hmac::verify(&key.0, &msg, &b[40..72])
@@ -558,11 +586,28 @@ pub fn verify_db(db: &sled::Db, key: &ChainKey) -> Result<VerifyReport, StoreErr
             }
         },
     };
+    // Entries up to a signed base were pruned; the chain goes on from its MAC.
+    let (base_n, base_mac) = match meta.get(BASE_KEY).map_err(io)? {
+        None => (0, [0u8; 32]),
+        Some(b) => match decode_base(key, &b) {
+            Some(b) => b,
+            None => {
+                report.problem = Some(problem(
+                    None,
+                    "meta",
+                    BASE_KEY,
+                    ProblemKind::Head("the signed chain base is forged or damaged".into()),
+                ));
+                return Ok(report);
+            }
+        },
+    };
     let mut last: HashMap<(u8, Vec<u8>), Last> = HashMap::new();
-    let mut prev = [0u8; 32];
-    let mut expected = 1u64;
+    let mut prev = base_mac;
+    let mut expected = base_n + 1;
     let mut head_mac_seen = false;
-    for item in chain.iter() {
+    // Entries at or below the base are left over from a prune a crash cut short.
+    for item in chain.range(expected.to_be_bytes()..) {
         let (k, v) = item.map_err(io)?;
         let n = match <[u8; 8]>::try_from(k.as_ref()) {
             Ok(b) => u64::from_be_bytes(b),
@@ -663,7 +708,7 @@ pub fn verify_db(db: &sled::Db, key: &ChainKey) -> Result<VerifyReport, StoreErr
         let tree = db.open_tree(tree_name).map_err(io)?;
         for item in tree.iter() {
             let (k, v) = item.map_err(io)?;
-            if *tree_name == "meta" && k.as_ref() == HEAD_KEY {
+            if *tree_name == "meta" && is_marker(&k) {
                 continue;
             }
             report.records += 1;

@@ -57,6 +57,10 @@ pub struct RetentionReport {
     pub incidents_removed: u64,
     /// Every alert with a sequence number up to this one is gone.
     pub through_seq: Option<u64>,
+    /// Chain entries pruned after it (see [`SledStore::prune_chain_now`]).
+    pub chain_entries_pruned: u64,
+    /// Why the chain was not pruned, when it could not be (the retention itself stands).
+    pub prune_error: Option<String>,
 }
 
 // Record trees (chained), in the order of `chain::CHAINED_TREES`.
@@ -81,6 +85,10 @@ const OLD_INDEXES: [&str; 4] = [
 ];
 /// Alerts indexed per summary when `open` catches the index up.
 const INDEX_CHUNK: usize = 1024;
+/// Links per chain entry when pruning chains records again.
+const RELINK_CHUNK: usize = 4096;
+/// Pruning waits until it can drop at least this many chain entries.
+const PRUNE_MIN: u64 = 64;
 
 const META_ALERT_SEQ: &[u8] = b"alert_seq";
 const META_INCIDENT_SEQ: &[u8] = b"incident_seq";
@@ -303,6 +311,16 @@ impl Pending {
             records: Default::default(),
             ix: Default::default(),
         }
+    }
+
+    /// Chains a record again as it stands (its value unchanged, so nothing is written).
+    fn relink(&mut self, tree: usize, k: &[u8], digest: [u8; 32]) {
+        self.links.push(Link {
+            op: OP_PUT,
+            tree: tree as u8,
+            key: k.to_vec(),
+            digest,
+        });
     }
 
     fn link(&mut self, op: u8, tree: usize, k: &[u8], v: &[u8]) {
@@ -895,9 +913,111 @@ impl SledStore {
             let mut c = lock(&self.counters);
             c.incidents = c.incidents.saturating_sub(gone.len() as u64);
         }
+        if report.alerts_removed > 0 || report.incidents_removed > 0 {
+            match self.prune_chain(&mut w) {
+                Ok(n) => report.chain_entries_pruned = n,
+                Err(e) => report.prune_error = Some(e.to_string()),
+            }
+        }
         Ok(report)
     }
+
+    /// Drops the chain entries older than every live alert, once retention made them describe
+    /// only removed records and records chained again since. Live incidents and meta records
+    /// whose newest link is among them are first chained again as they stand (after checking
+    /// them against it: a record changed behind the store's back stops the prune), then a
+    /// signed base records where the chain now starts, then the old entries go. A crash in
+    /// between leaves extra entries (ignored below the base) or an unused base, never a chain
+    /// that fails to verify. Returns how many entries went.
+    pub fn prune_chain_now(&self) -> Result<u64, StoreError> {
+        let mut w = lock(&self.writer);
+        self.prune_chain(&mut w)
+    }
+
+    fn prune_chain(&self, w: &mut Writer) -> Result<u64, StoreError> {
+        let base = match self.records[META].get(chain::BASE_KEY).map_err(io)? {
+            None => 0,
+            Some(b) => {
+                chain::decode_base(&self.key, &b)
+                    .ok_or_else(|| corrupt("chain", "base", "signature does not check"))?
+                    .0
+            }
+        };
+        // The newest link of every record, from the base on.
+        let mut newest: HashMap<(u8, Vec<u8>), Newest> = HashMap::new();
+        for item in self.chain.range((base + 1).to_be_bytes()..) {
+            let (k, v) = item.map_err(io)?;
+            let n = u64_of(&k).unwrap_or(0);
+            let e = BatchEntry::decode(&v).map_err(|e| corrupt("chain", &n.to_string(), e))?;
+            for l in e.links {
+                newest.insert((l.tree, l.key), (n, l.op, l.digest));
+            }
+        }
+        // Every live alert keeps its entry: the base goes just below the oldest.
+        let oldest_alert = newest
+            .iter()
+            .filter(|((t, _), (_, op, _))| *t as usize == ALERTS && *op == OP_PUT)
+            .map(|(_, (n, _, _))| *n)
+            .min()
+            .unwrap_or(w.chain_n + 1);
+        let new_base = oldest_alert.saturating_sub(1).min(w.chain_n);
+        if new_base < base + PRUNE_MIN {
+            return Ok(0);
+        }
+        let mut relink: Vec<(u8, Vec<u8>, [u8; 32])> = newest
+            .into_iter()
+            .filter(|(_, (n, op, _))| *n <= new_base && *op == OP_PUT)
+            .map(|((t, k), (_, _, d))| (t, k, d))
+            .collect();
+        relink.sort();
+        for (t, k, d) in &relink {
+            let live = self.records[*t as usize].get(k).map_err(io)?;
+            if live.as_deref().map(chain::value_digest) != Some(*d) {
+                return Err(StoreError::Io(format!(
+                    "record {} in {} does not match the integrity chain, so the chain is not \
+                     pruned; run `vigil store verify --data DIR`",
+                    chain::show_key(chain::CHAINED_TREES[*t as usize], k),
+                    chain::CHAINED_TREES[*t as usize]
+                )));
+            }
+        }
+        let base_mac = match self.chain.get(new_base.to_be_bytes()).map_err(io)? {
+            Some(v) => {
+                BatchEntry::decode(&v)
+                    .map_err(|e| corrupt("chain", &new_base.to_string(), e))?
+                    .mac
+            }
+            None => return Ok(0),
+        };
+        for chunk in relink.chunks(RELINK_CHUNK) {
+            let mut p = Pending::new();
+            for (t, k, d) in chunk {
+                p.relink(*t as usize, k, *d);
+            }
+            self.commit(w, p)?;
+        }
+        self.records[META]
+            .insert(
+                chain::BASE_KEY,
+                chain::encode_base(&self.key, new_base, &base_mac),
+            )
+            .map_err(io)?;
+        self.db.flush().map_err(io)?;
+        let mut dropped = 0;
+        let mut b = Batch::default();
+        for item in self.chain.range(..=new_base.to_be_bytes()) {
+            let (k, _) = item.map_err(io)?;
+            b.remove(k);
+            dropped += 1;
+        }
+        self.chain.apply_batch(b).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(dropped)
+    }
 }
+
+/// A record's newest link: chain entry number, operation and digest.
+type Newest = (u64, u8, [u8; 32]);
 
 fn prefixed_counts(n: u64) -> Vec<u8> {
     let mut k = META_COUNTS.to_vec();
@@ -2140,6 +2260,134 @@ mod tests {
         drop(s);
         let v = chain::verify(&d.0).expect("verify");
         assert_eq!((v.problem, v.alerts), (None, 8));
+    }
+
+    #[test]
+    fn retention_prunes_the_chain_and_what_is_left_verifies() {
+        let d = TempDir::new();
+        let opts = StoreOptions {
+            window: Duration::from_secs(120),
+            ..StoreOptions::default()
+        };
+        let mut first_incident = String::new();
+        {
+            let s = SledStore::open_with(&d.0, opts.clone()).expect("open");
+            // 200 writes, one alert a minute; one source keeps its incident open throughout.
+            for i in 0..200i64 {
+                let src = if i % 2 == 0 {
+                    "10.1.0.1".to_string()
+                } else {
+                    format!("10.1.1.{i}")
+                };
+                let mut b = vec![alert("acme", &src, "r1", "low", i * 30)];
+                s.append_alerts(&mut b).expect("append");
+                if i == 0 {
+                    first_incident = b[0].incident_id.clone().expect("id");
+                }
+            }
+            let before = chain::verify_db(&s.db, &s.key).expect("verify").entries;
+            // Keep the last 30 minutes: the oldest 140 alerts go.
+            let r = s
+                .apply_retention(Some(Duration::from_secs(30 * 60)), None)
+                .expect("retention");
+            assert_eq!(r.alerts_removed, 139);
+            assert!(r.chain_entries_pruned >= 100, "{r:?}");
+            let after = chain::verify_db(&s.db, &s.key).expect("verify");
+            assert_eq!(after.problem, None);
+            assert!(
+                after.entries < before - 100,
+                "{} of {before}",
+                after.entries
+            );
+            // Nothing more to prune right after.
+            assert_eq!(s.prune_chain_now().expect("prune"), 0);
+            let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 200 * 30)];
+            s.append_alerts(&mut b).expect("append");
+        }
+        // Reopened, written to, and verified by the CLI's path.
+        let s = SledStore::open_with(&d.0, opts).expect("reopen");
+        let inc = s
+            .incident(&acme(), &first_incident)
+            .expect("read")
+            .expect("the open incident outlived its first alerts");
+        assert!(inc.alert_count > 100);
+        let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 201 * 30)];
+        s.append_alerts(&mut b).expect("append");
+        drop(s);
+        let v = chain::verify(&d.0).expect("verify");
+        assert_eq!((v.problem, v.alerts), (None, 63));
+        // The base is signed: edited or removed, verify says so.
+        let base = {
+            let db = raw(&d.0);
+            let meta = db.open_tree("meta").expect("tree");
+            let base = meta.get(chain::BASE_KEY).expect("get").expect("base");
+            let mut edited = base.to_vec();
+            edited[7] ^= 1;
+            meta.insert(chain::BASE_KEY, edited).expect("insert");
+            db.flush().expect("flush");
+            base
+        };
+        let p = chain::verify(&d.0)
+            .expect("verify")
+            .problem
+            .expect("problem");
+        assert!(p.to_string().contains("base is forged"), "{p}");
+        {
+            let db = raw(&d.0);
+            let meta = db.open_tree("meta").expect("tree");
+            meta.remove(chain::BASE_KEY).expect("remove");
+            db.flush().expect("flush");
+        }
+        let p = chain::verify(&d.0)
+            .expect("verify")
+            .problem
+            .expect("problem");
+        assert!(
+            matches!(p.kind, chain::ProblemKind::Gap { expected: 1 }),
+            "{p}"
+        );
+        {
+            let db = raw(&d.0);
+            let meta = db.open_tree("meta").expect("tree");
+            meta.insert(chain::BASE_KEY, base).expect("insert");
+            db.flush().expect("flush");
+        }
+        assert_eq!(chain::verify(&d.0).expect("verify").problem, None);
+    }
+
+    #[test]
+    fn a_record_changed_behind_the_store_stops_the_prune() {
+        let d = TempDir::new();
+        let s = SledStore::open_with(
+            &d.0,
+            StoreOptions {
+                window: Duration::from_secs(60),
+                ..StoreOptions::default()
+            },
+        )
+        .expect("open");
+        // An incident written once, at the start, and then a hundred writes about another.
+        let mut b = vec![alert("acme", "10.9.9.9", "r1", "low", 0)];
+        s.append_alerts(&mut b).expect("append");
+        let id = b[0].incident_id.clone().expect("id");
+        for i in 1..100i64 {
+            let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", i * 30)];
+            s.append_alerts(&mut b).expect("append");
+        }
+        // The prune would chain it again as it stands: edit it first.
+        let v = s.records[INCIDENTS].get(&id).expect("get").expect("stored");
+        let edited = String::from_utf8_lossy(&v).replace("\"low\"", "\"critical\"");
+        s.records[INCIDENTS]
+            .insert(id.as_bytes(), edited.as_bytes())
+            .expect("insert");
+        let r = s
+            .apply_retention(Some(Duration::from_secs(10 * 60)), None)
+            .expect("retention");
+        assert!(r.alerts_removed > 0);
+        assert_eq!(r.chain_entries_pruned, 0);
+        let err = r.prune_error.expect("prune refused");
+        assert!(err.contains("does not match the integrity chain"), "{err}");
+        assert!(s.records[META].get(chain::BASE_KEY).expect("get").is_none());
     }
 
     #[test]
