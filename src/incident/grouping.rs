@@ -4,7 +4,7 @@
 //! The grouper owns the incidents that can still take alerts (last alert within the window of
 //! the newest event time seen); the store persists what it changes and reloads it on open.
 
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::{Change, Incident, Level, Status};

@@ -11,7 +11,9 @@
 //! counters into a small chained record, reads apply them, and every few batches such
 //! incidents are written in full and the records removed (see `Counts`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use hashbrown::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -542,7 +544,7 @@ impl SledStore {
             None => op == OP_DEL,
         };
         let mut live = HashMap::new();
-        let mut unsure = std::collections::HashSet::new();
+        let mut unsure = HashSet::new();
         for ((t, k), e) in &tail {
             let v = self.records[*t].get(k).map_err(io)?;
             if !fits(e.op, &e.digest, &v) {
@@ -696,7 +698,7 @@ impl SledStore {
     ) -> Result<(), StoreError> {
         let ids: Vec<String> = {
             let u = lock(&self.unsaved);
-            let done: std::collections::HashSet<&str> =
+            let done: HashSet<&str> =
                 touched.iter().map(|(id, _)| id.as_str()).collect();
             u.keys()
                 .filter(|id| !done.contains(id.as_str()))
