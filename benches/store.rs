@@ -188,7 +188,9 @@ fn main() {
         t.elapsed().as_secs_f64(),
         r.alerts_removed,
         r.chain_entries_pruned,
-        r.prune_error.map(|e| format!(", prune failed: {e}")).unwrap_or_default()
+        r.prune_error
+            .map(|e| format!(", prune failed: {e}"))
+            .unwrap_or_default()
     );
     store.flush().expect("flush");
     drop(store);

@@ -698,8 +698,7 @@ impl SledStore {
     ) -> Result<(), StoreError> {
         let ids: Vec<String> = {
             let u = lock(&self.unsaved);
-            let done: HashSet<&str> =
-                touched.iter().map(|(id, _)| id.as_str()).collect();
+            let done: HashSet<&str> = touched.iter().map(|(id, _)| id.as_str()).collect();
             u.keys()
                 .filter(|id| !done.contains(id.as_str()))
                 .cloned()
@@ -1542,6 +1541,28 @@ mod tests {
         }
     }
 
+    /// A store under `dir` whose incidents group alerts `secs` apart at most.
+    fn windowed(dir: &Path, secs: u64) -> SledStore {
+        SledStore::open_with(
+            dir,
+            StoreOptions {
+                window: Duration::from_secs(secs),
+                ..StoreOptions::default()
+            },
+        )
+        .expect("open")
+    }
+
+    /// Sequence numbers of the newest 100 alerts `scope` sees.
+    fn listed(s: &SledStore, scope: &Scope) -> Vec<u64> {
+        s.alerts(scope, &Filter::default(), 100, None)
+            .expect("list")
+            .items
+            .iter()
+            .map(|r| r.seq)
+            .collect()
+    }
+
     fn acme() -> Scope {
         Scope::Tenant("acme".into())
     }
@@ -1848,14 +1869,7 @@ mod tests {
     #[test]
     fn retention_by_age_and_size_keeps_the_chain_verifiable() {
         let d = TempDir::new();
-        let s = SledStore::open_with(
-            &d.0,
-            StoreOptions {
-                window: Duration::from_secs(60),
-                ..StoreOptions::default()
-            },
-        )
-        .expect("open");
+        let s = windowed(&d.0, 60);
         // One alert a minute for 100 minutes, each its own incident (the window is a minute).
         let mut b: Vec<Alert> = (0..100)
             .map(|i| alert("acme", &format!("10.1.0.{i}"), "r1", "low", i * 60))
@@ -2081,16 +2095,8 @@ mod tests {
             ix.remove(postings::summary_key(9)).expect("remove");
             db.flush().expect("flush");
         }
-        let listed = |s: &SledStore| {
-            s.alerts(&acme(), &Filter::default(), 100, None)
-                .expect("list")
-                .items
-                .iter()
-                .map(|r| r.seq)
-                .collect::<Vec<_>>()
-        };
         let s = SledStore::open(&d.0).expect("open");
-        assert_eq!(listed(&s), (1..=12).rev().collect::<Vec<_>>());
+        assert_eq!(listed(&s, &acme()), (1..=12).rev().collect::<Vec<_>>());
         drop(s);
         {
             let db = raw(&d.0);
@@ -2101,7 +2107,7 @@ mod tests {
             db.flush().expect("flush");
         }
         let s = SledStore::open(&d.0).expect("open");
-        assert_eq!(listed(&s), (1..=12).rev().collect::<Vec<_>>());
+        assert_eq!(listed(&s, &acme()), (1..=12).rev().collect::<Vec<_>>());
         let page = s
             .alerts(&Scope::All, &Filter::default(), 5, None)
             .expect("list");
@@ -2192,15 +2198,7 @@ mod tests {
             assert_eq!(s.records[ALERTS].len(), 3);
         }
         let s = SledStore::open(&d.0).expect("reopen");
-        let listed = |s: &SledStore| {
-            s.alerts(&acme(), &Filter::default(), 100, None)
-                .expect("list")
-                .items
-                .iter()
-                .map(|r| r.seq)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(listed(&s), vec![3, 2, 1]);
+        assert_eq!(listed(&s, &acme()), vec![3, 2, 1]);
         let after: Vec<u64> = s
             .alerts_after(&acme(), &Filter::default(), 1, 10)
             .expect("after")
@@ -2210,13 +2208,13 @@ mod tests {
         assert_eq!(after, vec![2, 3]);
         let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 3)];
         assert_eq!(s.append_alerts(&mut b).expect("append")[0].seq, 4);
-        assert_eq!(listed(&s), vec![4, 3, 2, 1]);
+        assert_eq!(listed(&s, &acme()), vec![4, 3, 2, 1]);
         // Retention cuts through old records and pages alike.
         let r = s
             .apply_retention(Some(Duration::from_millis(1500)), None)
             .expect("retention");
         assert_eq!((r.alerts_removed, r.through_seq), (2, Some(2)));
-        assert_eq!(listed(&s), vec![4, 3]);
+        assert_eq!(listed(&s, &acme()), vec![4, 3]);
         drop(s);
         let v = chain::verify(&d.0).expect("verify");
         assert_eq!((v.problem, v.alerts), (None, 2));
@@ -2236,14 +2234,7 @@ mod tests {
             .apply_retention(Some(Duration::from_millis(7500)), None)
             .expect("retention");
         assert_eq!((r.alerts_removed, r.through_seq), (2, Some(2)));
-        let seqs: Vec<u64> = s
-            .alerts(&Scope::All, &Filter::default(), 100, None)
-            .expect("list")
-            .items
-            .iter()
-            .map(|r| r.seq)
-            .collect();
-        assert_eq!(seqs, (3..=10).rev().collect::<Vec<_>>());
+        assert_eq!(listed(&s, &Scope::All), (3..=10).rev().collect::<Vec<_>>());
         // The first page lost two alerts and is stored again under the third.
         assert_eq!(s.records[ALERTS].len(), pages_before);
         assert!(s.records[ALERTS]
@@ -2360,14 +2351,7 @@ mod tests {
     #[test]
     fn a_record_changed_behind_the_store_stops_the_prune() {
         let d = TempDir::new();
-        let s = SledStore::open_with(
-            &d.0,
-            StoreOptions {
-                window: Duration::from_secs(60),
-                ..StoreOptions::default()
-            },
-        )
-        .expect("open");
+        let s = windowed(&d.0, 60);
         // An incident written once, at the start, and then a hundred writes about another.
         let mut b = vec![alert("acme", "10.9.9.9", "r1", "low", 0)];
         s.append_alerts(&mut b).expect("append");
