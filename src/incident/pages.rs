@@ -18,8 +18,9 @@ pub const PAGE_ALERTS: usize = 16;
 
 /// A page takes no more alerts once its records reach this many bytes. sled writes a leaf
 /// (up to 17 values) whole now and then, and a leaf over 128 KB goes to a file of its own
-/// (a file created and synced per leaf: 4,089 of them and a quarter of the throughput with
-/// 16-alert pages of 1 KB alerts). Pages of 4 KB plus one alert keep leaves well under that.
+/// (a file created and synced per leaf: bare sled with 16 alerts of 1.1 KB per value opened
+/// 4,089 files for 300,000 alerts, at a third of the rate of 6 per value). Pages of 4 KB plus
+/// one alert keep leaves well under that.
 pub const PAGE_BYTES: usize = 4096;
 
 const MAGIC: u8 = 0xA1;
