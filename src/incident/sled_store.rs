@@ -12,12 +12,11 @@
 //! incidents are written in full and the records removed (see `Counts`).
 
 use std::collections::BTreeMap;
-
-use hashbrown::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use hashbrown::{HashMap, HashSet};
 use sled::{Batch, Tree};
 use tokio::sync::broadcast;
 
