@@ -1,6 +1,7 @@
-//! The sled-backed [`Store`]: alerts by sequence number, incidents by id, a per-batch alert
-//! index ([`super::postings`]) and incident indexes for newest-first lists, every record linked
-//! into the integrity chain (see [`super::chain`]), one chain entry per write.
+//! The sled-backed [`Store`]: alerts a few to a value by sequence number ([`super::pages`]),
+//! incidents by id, a per-batch alert index ([`super::postings`]) and incident indexes for
+//! newest-first lists, every record linked into the integrity chain (see [`super::chain`]),
+//! one chain entry per write. Retention prunes the chain below the oldest live alert.
 //!
 //! Writes are serialized by one lock and land in per-tree batches in a fixed order (chain,
 //! records, indexes, signed head), then one flush; notices go out only after the flush. A crash
