@@ -13,6 +13,7 @@ pub mod drill;
 pub mod enrich;
 pub mod event;
 pub mod flow;
+pub mod hex;
 pub mod incident;
 pub mod logs;
 pub mod metrics;

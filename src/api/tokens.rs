@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::auth::{bearer, Authenticate, Principal, Role};
 use crate::event::Timestamp;
+use crate::hex;
 
 /// The token file's name inside the data folder.
 pub const FILE_NAME: &str = "tokens.json";
@@ -153,12 +154,12 @@ pub fn create(data: &Path, new: NewToken) -> Result<(String, TokenRecord), Token
     rng.fill(&mut id).map_err(|_| TokenError::Random)?;
     let token = format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(secret));
     let record = TokenRecord {
-        id: format!("t-{}", hex(&id)),
+        id: format!("t-{}", hex::encode(&id)),
         name: new.name,
         role: new.role,
         tenant: new.tenant,
         created: Timestamp::now().to_string(),
-        sha256: hex(&sha256(&token)),
+        sha256: hex::encode(&sha256(&token)),
     };
     fs::DirBuilder::new()
         .recursive(true)
@@ -275,28 +276,6 @@ fn sha256(token: &str) -> [u8; 32] {
     out
 }
 
-fn hex(b: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        let _ = write!(s, "{x:02x}");
-    }
-    s
-}
-
-fn unhex32(s: &str) -> Option<[u8; 32]> {
-    let b = s.as_bytes();
-    if b.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in b.chunks(2).enumerate() {
-        let s = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(s, 16).ok()?;
-    }
-    Some(out)
-}
-
 /// Equal without an early exit, so that timing tells nothing about where hashes differ.
 fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
@@ -392,7 +371,7 @@ impl TokenFile {
                 .tokens
                 .into_iter()
                 .filter_map(|t| {
-                    let hash = unhex32(&t.sha256)?;
+                    let hash = hex::decode_array::<32>(&t.sha256)?;
                     let who = Principal {
                         subject: t.subject(),
                         role: t.role,
@@ -593,7 +572,7 @@ mod tests {
         assert!(same(&a, &b));
         b[31] ^= 1;
         assert!(!same(&a, &b));
-        assert_eq!(unhex32(&hex(&a)), Some(a));
-        assert_eq!(unhex32("zz"), None);
+        assert_eq!(hex::decode_array::<32>(&hex::encode(&a)), Some(a));
+        assert_eq!(hex::decode_array::<32>("zz"), None);
     }
 }

@@ -265,20 +265,6 @@ fn status_str(s: Status) -> &'static str {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// The tenant a read may see, or `Err(())` when scope and filter exclude each other.
 fn tenant_of(scope: &Scope, filter: &Filter) -> Result<Option<String>, ()> {
     match scope {
@@ -1049,12 +1035,12 @@ fn index_incident(ix: &mut [Batch; 3], inc: &Incident, new_status: Option<Status
 
 /// A cursor names the last item of a page; the next page starts after it.
 fn encode_cursor(kind: char, pos: &[u8]) -> String {
-    format!("{kind}{}", hex(pos))
+    format!("{kind}{}", crate::hex::encode(pos))
 }
 
 fn decode_cursor(kind: char, c: &str) -> Result<Vec<u8>, StoreError> {
     c.strip_prefix(kind)
-        .and_then(unhex)
+        .and_then(crate::hex::decode)
         .ok_or(StoreError::BadCursor)
 }
 

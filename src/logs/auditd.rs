@@ -323,16 +323,7 @@ fn is_arg(key: &str) -> bool {
 }
 
 fn hex_bytes(v: &str) -> Option<Vec<u8>> {
-    let b = v.as_bytes();
-    if b.is_empty() || b.len() % 2 != 0 || !b.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    let nib = |c: u8| match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        _ => c - b'A' + 10,
-    };
-    Some(b.chunks(2).map(|p| nib(p[0]) << 4 | nib(p[1])).collect())
+    crate::hex::decode(v).filter(|b| !b.is_empty())
 }
 
 fn hex_text(v: &str) -> Option<String> {

@@ -84,29 +84,17 @@ impl WebhookConfig {
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
     let tag = ring::hmac::sign(&key, body);
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256=");
-    for b in tag.as_ref() {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    format!("sha256={}", crate::hex::encode(tag.as_ref()))
 }
 
 /// Whether `signature` (a header value) is `body`'s, compared in constant time.
 pub fn verify(secret: &[u8], body: &[u8], signature: &str) -> bool {
-    let Some(hex) = signature.strip_prefix("sha256=") else {
+    let Some(tag) = signature
+        .strip_prefix("sha256=")
+        .and_then(crate::hex::decode_array::<32>)
+    else {
         return false;
     };
-    if hex.len() != 64 || !hex.is_ascii() {
-        return false;
-    }
-    let mut tag = [0u8; 32];
-    for (i, t) in tag.iter_mut().enumerate() {
-        match u8::from_str_radix(&hex[2 * i..2 * i + 2], 16) {
-            Ok(b) => *t = b,
-            Err(_) => return false,
-        }
-    }
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
     ring::hmac::verify(&key, body, &tag).is_ok()
 }

@@ -54,14 +54,10 @@ impl At {
 /// quote or a control character (auparse's "encoded" fields).
 fn audit_value(v: &str) -> String {
     if v.bytes().any(|b| b <= b' ' || b == b'"' || b >= 0x7f) {
-        hex(v.as_bytes())
+        crate::hex::encode_upper(v.as_bytes())
     } else {
         format!("\"{v}\"")
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
 /// Who does something in an audit record.
@@ -141,7 +137,7 @@ impl Audit {
 
     fn proctitle(&mut self, at: At, argv: &[&str]) {
         let joined = argv.join("\0");
-        let body = format!("proctitle={}", hex(joined.as_bytes()));
+        let body = format!("proctitle={}", crate::hex::encode_upper(joined.as_bytes()));
         self.record("PROCTITLE", at, &body);
     }
 

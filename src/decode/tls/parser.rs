@@ -117,10 +117,7 @@ impl ClientHello {
         for (i, f) in self.ec_point_formats.iter().enumerate() {
             let _ = write!(s, "{}{f}", if i == 0 { "" } else { "-" });
         }
-        let mut hash = String::with_capacity(32);
-        for b in Md5::digest(s.as_bytes()) {
-            let _ = write!(hash, "{b:02x}");
-        }
+        let hash = crate::hex::encode(&Md5::digest(s.as_bytes()));
         Some(Ja3 { string: s, hash })
     }
 }
