@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 
 use vigil::client::{Client, ClientOptions};
 use vigil::incident::{AlertRecord, Incident, Level, Notice, Status};
-use vigil::output::{spawn_outputs, AlertmanagerConfig, OutputsConfig, WebhookConfig};
+use vigil::output::{spawn_outputs, AlertmanagerConfig, Outputs, OutputsConfig, WebhookConfig};
 
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("vigil-outputs-{name}-{}", std::process::id()));
@@ -311,15 +311,13 @@ async fn alertmanager_down_counts_errors_and_recovers_on_resend() {
     let errors_before = vigil::metrics::OUTPUT_ERRORS
         .with_label_values(&["alertmanager"])
         .get();
-    let outputs = spawn_outputs(
-        &OutputsConfig {
+    let outputs = start(
+        OutputsConfig {
             alertmanager: Some(cfg),
             ..OutputsConfig::default()
         },
-        || tx.subscribe(),
-        Vec::new,
-    )
-    .expect("spawn outputs");
+        &tx,
+    );
     tx.send(incident(
         "i-down",
         "Tenant isolation breach",
@@ -566,15 +564,13 @@ async fn webhook_over_https_trusts_its_ca_file_and_sends_the_token() {
     cfg.cacert = Some(ca);
     cfg.token_file = Some(dir.join("token"));
     let (tx, _keep) = broadcast::channel(64);
-    let outputs = spawn_outputs(
-        &OutputsConfig {
+    let outputs = start(
+        OutputsConfig {
             webhook: Some(cfg),
             ..OutputsConfig::default()
         },
-        || tx.subscribe(),
-        Vec::new,
-    )
-    .expect("spawn outputs");
+        &tx,
+    );
     tx.send(alert(11, "i-11", "Over TLS", Level::High, &[]))
         .expect("send");
     let (head, body) = recv(&mut got).await;
@@ -634,15 +630,13 @@ async fn webhook_posts_signed_batches_and_retries() {
     let (tx, _keep) = broadcast::channel(64);
     let mut cfg = WebhookConfig::new(&url, secret_file);
     cfg.min_level = Some(Level::Medium);
-    let outputs = spawn_outputs(
-        &OutputsConfig {
+    let outputs = start(
+        OutputsConfig {
             webhook: Some(cfg),
             ..OutputsConfig::default()
         },
-        || tx.subscribe(),
-        Vec::new,
-    )
-    .expect("spawn outputs");
+        &tx,
+    );
     let tags = ["attack.t1611"];
     tx.send(alert(7, "i-07", "Container escape", Level::High, &tags))
         .expect("send");
@@ -722,6 +716,11 @@ fn webhook_with_an_empty_secret_does_not_start() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Starts `cfg`'s outputs following `tx`, with no incidents open before the start.
+fn start(cfg: OutputsConfig, tx: &broadcast::Sender<Notice>) -> Outputs {
+    spawn_outputs(&cfg, || tx.subscribe(), Vec::new).expect("spawn outputs")
+}
+
 fn lines_in(dir: &Path) -> Vec<serde_json::Value> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("read dir")
@@ -797,15 +796,13 @@ async fn shutdown_still_sends_what_was_published_before_it() {
     std::fs::write(&secret_file, "k").expect("write secret");
     let (url, mut got) = webhook_receiver().await;
     let (tx, _keep) = broadcast::channel(64);
-    let outputs = spawn_outputs(
-        &OutputsConfig {
+    let outputs = start(
+        OutputsConfig {
             webhook: Some(WebhookConfig::new(&url, secret_file)),
             ..OutputsConfig::default()
         },
-        || tx.subscribe(),
-        Vec::new,
-    )
-    .expect("spawn outputs");
+        &tx,
+    );
     tx.send(alert(9, "i-09", "Last words", Level::Critical, &[]))
         .expect("send");
     // The daemon stops its outputs right after the pipeline's last alerts are stored.
