@@ -59,7 +59,7 @@ pub struct RetentionReport {
     pub incidents_removed: u64,
     /// Every alert with a sequence number up to this one is gone.
     pub through_seq: Option<u64>,
-    /// Chain entries pruned after it (see [`SledStore::prune_chain_now`]).
+    /// Chain entries pruned after it (entries older than every alert left).
     pub chain_entries_pruned: u64,
     /// Why the chain was not pruned, when it could not be (the retention itself stands).
     pub prune_error: Option<String>,
@@ -916,11 +916,6 @@ impl SledStore {
     /// signed base records where the chain now starts, then the old entries go. A crash in
     /// between leaves extra entries (ignored below the base) or an unused base, never a chain
     /// that fails to verify. Returns how many entries went.
-    pub fn prune_chain_now(&self) -> Result<u64, StoreError> {
-        let mut w = lock(&self.writer);
-        self.prune_chain(&mut w)
-    }
-
     fn prune_chain(&self, w: &mut Writer) -> Result<u64, StoreError> {
         let base = match self.records[META].get(chain::BASE_KEY).map_err(io)? {
             None => 0,
@@ -2279,7 +2274,7 @@ mod tests {
                 after.entries
             );
             // Nothing more to prune right after.
-            assert_eq!(s.prune_chain_now().expect("prune"), 0);
+            assert_eq!(s.prune_chain(&mut lock(&s.writer)).expect("prune"), 0);
             let mut b = vec![alert("acme", "10.1.0.1", "r1", "low", 200 * 30)];
             s.append_alerts(&mut b).expect("append");
         }
